@@ -1,0 +1,237 @@
+"""The `devstack` command line. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .errors import DevstackError
+
+CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_type=Path),
+                             help="Path to devstack.toml (default: search upwards, then pyproject.toml).")
+
+
+def _load(config_path: Path | None):
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(config_path, Path.cwd())
+    except ConfigError as exc:
+        raise DevstackError(str(exc), 2)
+
+
+def _fail(exc: DevstackError) -> None:
+    click.echo(f"devstack: {exc.message}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DevstackError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="devstack")
+def main() -> None:
+    """Run a Flask + Celery + Redis application locally: Redis, API, worker and beat, supervised."""
+
+
+# ----- up ------------------------------------------------------------------------------------------
+@main.command()
+@CONFIG_OPTION
+@click.option("--no-tui", is_flag=True, help="Print every process's lines instead of opening the TUI.")
+@click.option("--solo", is_flag=True, help="Start the worker with -P solo -c 1 (breakpoint() works).")
+def up(config_path: Path | None, no_tui: bool, solo: bool) -> None:
+    """Start the stack in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
+    config = _load(config_path)
+    use_tui = not no_tui and sys.stdout.isatty() and sys.stdin.isatty()
+    if use_tui:
+        try:
+            from tui.app import run_tui  # the TUI is optional: the engine never imports it
+        except ImportError:
+            use_tui = False
+    if use_tui:
+        sys.exit(run_tui(config, solo=solo))
+    sys.exit(asyncio.run(run_headless(config, solo=solo)))
+
+
+async def run_headless(config, *, solo: bool = False) -> int:
+    from .control import ControlServer
+    from .engine import Engine
+    from .headless import HeadlessPrinter
+
+    engine = Engine(config, solo=solo)
+    printer = HeadlessPrinter()
+    engine.bus.subscribe(printer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    if config.is_demo:
+        printer(_demo_notice())
+    control = ControlServer(engine, stop.set)
+    code = 0
+    try:
+        started = time.monotonic()
+        await engine.start()
+        await control.start()
+        ready_task = loop.create_task(_announce_ready(engine, printer, started))
+        await stop.wait()
+        ready_task.cancel()
+        from .events import Notice
+
+        printer(Notice("stopping the stack (Ctrl-C again is ignored; the worker finishes its running tasks)"))
+        printer.flush()
+    except DevstackError as exc:
+        printer.flush()
+        click.echo(f"devstack: {exc.message}", err=True)
+        code = exc.exit_code
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        await control.close()
+        await engine.shutdown()
+        printer(__import__("devstack.events", fromlist=["Notice"]).Notice("stack stopped"))
+        printer.flush()
+    return code
+
+
+async def _announce_ready(engine, printer, started: float) -> None:
+    from .events import Notice
+
+    await engine.wait_all_ready()
+    printer(Notice(f"all services ready in {time.monotonic() - started:.2f} s — "
+                   f"`devstack status` in another terminal, Ctrl-C to stop"))
+
+
+def _demo_notice():
+    from .events import Notice
+
+    return Notice("no devstack.toml found here or in a parent folder: running the bundled demo stack "
+                  "(Flask API on http://127.0.0.1:5000, try /tasks/add?x=1&y=2). To run your own app, copy "
+                  "config/devstack.example.toml from the devstack repository to devstack.toml and set "
+                  "[api] app and [worker] app.")
+
+
+# ----- control commands ----------------------------------------------------------------------------
+def _state_dir(config_path: Path | None) -> Path:
+    return Path(_load(config_path).project.state_dir)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Show the running stack's services."""
+    from .control import request
+
+    result = request(_state_dir(config_path), "status")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    redis = result["redis"]
+    click.echo(f"{result['project']}  ·  Redis {redis['mode']} {redis['host']}:{redis['port']} "
+               f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}")
+    for name, s in result["services"].items():
+        uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
+        click.echo(f"  {name:<10} {s['state']:<9} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+
+
+def _names_command(cmd: str, help_text: str):
+    @main.command(name=cmd, help=help_text)
+    @CONFIG_OPTION
+    @click.argument("names", nargs=-1, required=True)
+    def command(config_path: Path | None, names: tuple[str, ...]) -> None:
+        from .control import request
+
+        done = request(_state_dir(config_path), cmd, list(names))
+        click.echo(f"{cmd}: {', '.join(done)}")
+
+    return command
+
+
+_names_command("restart", "Restart services (NAME... or `all`).")
+_names_command("stop", "Stop services (NAME...).")
+_names_command("start", "Start stopped services (NAME...).")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("mode", required=False, type=click.Choice(["on", "off"]))
+def solo(config_path: Path | None, mode: str | None) -> None:
+    """Switch the worker into (on) or out of (off) `-P solo -c 1`; no argument toggles."""
+    from .control import request
+
+    on = request(_state_dir(config_path), "solo", [mode] if mode else [])
+    click.echo(f"solo {'on' if on else 'off'}: the worker restarted with -P {'solo' if on else 'its configured pool'}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("name")
+@click.option("-n", "lines", default=50, show_default=True, help="How many past lines to show.")
+@click.option("-f", "follow", is_flag=True, help="Keep printing new lines.")
+def logs(config_path: Path | None, name: str, lines: int, follow: bool) -> None:
+    """Show a service's log (from its log file; -f follows the running stack)."""
+    state_dir = _state_dir(config_path)
+    path = state_dir / "logs" / f"{name}.log"
+    if not path.exists() and not follow:
+        known = sorted(p.stem for p in (state_dir / "logs").glob("*.log")) if (state_dir / "logs").exists() else []
+        raise DevstackError(f"no log for {name!r} in {path.parent}. Known: {', '.join(known) or 'none yet'}.", 1)
+    if path.exists() and lines:
+        from collections import deque
+
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in deque(f, maxlen=lines):
+                click.echo(line, nl=False)
+    if follow:
+        from .control import connect
+
+        with connect(state_dir, timeout=None) as sock:
+            sock.sendall(json.dumps({"cmd": "follow", "args": [name]}).encode() + b"\n")
+            with sock.makefile("r", encoding="utf-8") as stream:
+                try:
+                    for raw in stream:
+                        event = json.loads(raw).get("event", {})
+                        if event.get("type") == "log":
+                            click.echo(event["text"])
+                except KeyboardInterrupt:
+                    pass
+
+
+@main.command()
+@CONFIG_OPTION
+def down(config_path: Path | None) -> None:
+    """Stop the running stack and wait until everything is gone."""
+    from .control import request
+    from .state import running_pid
+
+    state_dir = _state_dir(config_path)
+    pid = running_pid(state_dir)
+    request(state_dir, "down")
+    deadline = time.monotonic() + 120
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    click.echo("stack stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

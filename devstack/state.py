@@ -1,0 +1,171 @@
+"""The state directory (.devstack/): permissions, the one-stack-per-project lock, and pid records.
+
+Pid records let the next `devstack up` stop whatever a killed run left behind. A recorded process
+is touched only if its pid, start time and command line all still match: a pid reused by an
+unrelated process is left alone.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+
+from .errors import DevstackError
+
+LOCK, RECORD, SOCKET = "devstack.lock", "processes.json", "control.sock"
+
+
+def prepare_state_dir(state_dir: Path) -> Path:
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        state_dir.chmod(0o700)
+        (state_dir / "logs").mkdir(mode=0o700, exist_ok=True)
+        ignore = state_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# devstack's state: logs, Redis data, secrets. Never commit it.\n*\n")
+    except OSError as exc:
+        raise DevstackError(f"Cannot create the state directory {state_dir}: {exc.strerror}. "
+                            "Fix: check its permissions, or set [project] state_dir to a writable folder.", 1)
+    return state_dir
+
+
+class StackLock:
+    """An flock held for the life of `devstack up`; released by the kernel even on SIGKILL."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / LOCK
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = running_pid(self.path.parent)
+            who = f" (devstack pid {pid})" if pid else ""
+            raise DevstackError(
+                f"A devstack stack is already running for this project{who}, state in {self.path.parent}. "
+                "Use `devstack status` to see it, or `devstack down` to stop it first.", 1)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def running_pid(state_dir: Path) -> int | None:
+    try:
+        pid = int((state_dir / LOCK).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid and psutil.pid_exists(pid) else None
+
+
+def identity(pid: int) -> dict | None:
+    try:
+        p = psutil.Process(pid)
+        return {"pid": pid, "create_time": p.create_time(), "cmdline": p.cmdline()}
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+class ProcessRecord:
+    """processes.json: the guards and services this run started, with their identities."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / RECORD
+        self.entries: dict[str, dict] = {}
+
+    def add(self, key: str, pid: int) -> None:
+        ident = identity(pid)
+        if ident:
+            self.entries[key] = ident
+            self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"devstack": os.getpid(), "processes": self.entries}))
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.path.unlink(missing_ok=True)
+
+
+def cleanup_stale(state_dir: Path) -> list[str]:
+    """Stop processes a previous, killed run left behind. Returns what was stopped (for a notice)."""
+    path = state_dir / RECORD
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    victims: list[psutil.Process] = []
+    stopped = []
+    for key, rec in data.get("processes", {}).items():
+        try:
+            p = psutil.Process(rec["pid"])
+            if abs(p.create_time() - rec["create_time"]) > 0.01 or p.cmdline() != rec["cmdline"]:
+                continue  # the pid now belongs to something else: never touch it
+        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
+            continue
+        group = [p]
+        try:
+            group += p.children(recursive=True)
+            pgid = os.getpgid(p.pid)
+            if pgid == p.pid:  # a service leads its own group: take the whole group
+                group += [q for q in psutil.process_iter() if _pgid(q.pid) == pgid and q not in group]
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+        victims += group
+        stopped.append(f"{key} (pid {p.pid})")
+    for p in victims:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(victims, timeout=3)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=2)
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def socket_path(state_dir: Path) -> Path:
+    """The control socket; AF_UNIX paths are limited to ~107 bytes, so long state paths go to /tmp."""
+    path = state_dir.resolve() / SOCKET
+    if len(str(path)) < 100:
+        return path
+    import hashlib
+
+    short = Path(f"/tmp/devstack-{os.getuid()}")
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short / (hashlib.sha1(str(path).encode()).hexdigest()[:16] + ".sock")
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if psutil.pid_exists(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if psutil.pid_exists(p)]
+    return alive

@@ -1,0 +1,379 @@
+"""Process supervision: one `Service` per supervised command, each run under a guard (see guard.py).
+
+A Service owns its lifecycle (starting -> ready -> stopping -> stopped, crashed/backoff on its own
+exit), reads its output into capped, password-masked lines, writes them to its rotating log file and
+emits them as events. Processes are spawned only from the event-loop thread: PR_SET_PDEATHSIG fires
+when the *thread* that forked exits, so a helper thread must never spawn.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .events import EventBus, LogLine, Notice, State, StateChanged
+from .probes import Probe
+
+GUARD = str(Path(__file__).with_name("guard.py"))
+MAX_LINE = 16 * 1024  # longer lines are cut (and marked): a child that never prints "\n" can't eat memory
+PARTIAL_FLUSH = 0.15  # a prompt without newline ("(Pdb) ", "Password:") shows after this long
+BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_line(raw: bytes, secrets: tuple[str, ...] = ()) -> str:
+    """Bytes from a child -> one safe line of text: decoded, ANSI stripped, control chars shown, secrets masked."""
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = _CONTROL.sub("\ufffd", text)
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class LogFile:
+    """Append-only log of one service, rotated at `max_bytes` keeping `keep` old files."""
+
+    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024, keep: int = 3):
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        self._file = None
+        self._size = 0
+        self.failed: str | None = None
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8", errors="replace")
+        self._size = self._file.tell()
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for i in range(self.keep, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i - 1}" if i > 1 else self.path.name)
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i}"))
+        self._open()
+
+    def write(self, lines: list[str]) -> str | None:
+        """Write lines; return an error message the first time writing fails (disk full, permissions)."""
+        if self.failed:
+            return None
+        try:
+            if self._file is None:
+                self._open()
+            data = "".join(line + "\n" for line in lines)
+            self._file.write(data)
+            self._file.flush()
+            self._size += len(data)
+            if self._size >= self.max_bytes:
+                self._rotate()
+        except OSError as exc:
+            self.failed = f"cannot write {self.path}: {exc.strerror}. Lines still reach the screen; free space or fix permissions, then restart the service."
+            return self.failed
+        return None
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class ServiceSpec:
+    """Everything needed to run one service; built by the engine from the configuration."""
+
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    probe: Probe = field(default_factory=Probe)
+    depends_on: list[str] = field(default_factory=list)
+    stop_timeout: float = 5.0
+    term_main_only: bool = False  # Celery worker: SIGTERM to the main process only = warm shutdown
+    stdin_pipe: bool = False  # keep a pipe to stdin (pdb in a solo worker)
+    autorestart: bool = True
+    stop_hook: Callable[[], "asyncio.Future"] | None = None  # e.g. `docker rm -f` after the client exits
+
+
+class Service:
+    """A supervised command: start, stop, restart, auto-restart with backoff, output to events."""
+
+    def __init__(self, spec: ServiceSpec, bus: EventBus, log_dir: Path, lifeline_fd: int,
+                 secrets: tuple[str, ...] = (), on_pid: Callable[["Service"], None] | None = None):
+        self.spec = spec
+        self.name = spec.name
+        self.bus = bus
+        self.log = LogFile(log_dir / f"{spec.name}.log")
+        self.lifeline_fd = lifeline_fd
+        self.secrets = secrets
+        self.on_pid = on_pid
+        self.state = State.STOPPED
+        self.pid: int | None = None
+        self.guard: asyncio.subprocess.Process | None = None
+        self.exit_code: int | None = None
+        self.restarts = 0
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
+        self.backoff_until: float | None = None
+        self.ready_event = asyncio.Event()
+        self._want_running = False
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._backoff = BACKOFF_START
+        self._exited: asyncio.Event = asyncio.Event()
+
+    # ----- public commands -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start (or, if in backoff, start now). Returns at once; watch `ready_event` or events."""
+        self._want_running = True
+        self.exit_code = None
+        if self._task is None or self._task.done():
+            self._backoff = BACKOFF_START
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"service:{self.name}")
+        else:
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop and wait until the process tree is gone."""
+        self._want_running = False
+        self._wake.set()
+        if self.guard is not None and self.guard.returncode is None:
+            await self._terminate()
+        if self._task is not None:
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.state != State.STOPPED:
+            self._set_state(State.STOPPED)
+
+    def hold(self) -> None:
+        """Do not restart on exit any more (the stack is shutting down)."""
+        self._want_running = False
+
+    async def restart(self) -> None:
+        self.restarts += 1
+        await self.stop()
+        self.start()
+
+    async def wait_ready(self) -> None:
+        await self.ready_event.wait()
+
+    def send_input(self, text: str) -> bool:
+        """Write a line to the service's stdin (pdb). False if it has no stdin pipe or is not running."""
+        if not self.spec.stdin_pipe or self.guard is None or self.guard.stdin is None:
+            return False
+        try:
+            self.guard.stdin.write(text.encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            return False
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self.guard is not None and self.guard.returncode is None
+
+    def status(self) -> dict:
+        return {
+            "state": self.state.value,
+            "pid": self.pid,
+            "ready": self.state == State.READY,
+            "restarts": self.restarts,
+            "exit_code": self.exit_code,
+            "command": self.spec.argv,
+            "uptime": round(time.time() - self.started_at, 1) if self.started_at and self.running else None,
+            "backoff_until": self.backoff_until,
+        }
+
+    # ----- internals -----------------------------------------------------------------------------
+    def _set_state(self, state: State, detail: str = "") -> None:
+        self.state = state
+        if state != State.READY:
+            self.ready_event.clear()
+        self.bus.emit(StateChanged(self.name, state, self.pid, self.exit_code, self.restarts, detail,
+                                   self.backoff_until))
+
+    def notice(self, text: str, level: str = "info") -> None:
+        self.bus.emit(Notice(text, level, self.name))
+
+    async def _spawn(self) -> None:
+        report_r, report_w = os.pipe()
+        argv = [sys.executable, "-I", "-S", GUARD, "--lifeline", str(self.lifeline_fd), "--report",
+                str(report_w), "--parent", str(os.getpid()), "--grace", "2", "--", *self.spec.argv]
+        try:
+            self.guard = await asyncio.create_subprocess_exec(
+                *argv, cwd=self.spec.cwd, env=self.spec.env,
+                stdin=asyncio.subprocess.PIPE if self.spec.stdin_pipe else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                pass_fds=(self.lifeline_fd, report_w), limit=MAX_LINE * 2,
+            )
+        finally:
+            os.close(report_w)
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(None, _read_all, report_r)
+        self.pid = int(data) if data.strip().isdigit() else None
+        self.started_at = time.time()
+        if self.on_pid:
+            self.on_pid(self)
+
+    async def _run(self) -> None:
+        while self._want_running:
+            self.backoff_until = None
+            self.state = State.STARTING  # announced with its pid once spawned
+            self.ready_event.clear()
+            self.spec.probe.reset()
+            self._exited.clear()
+            try:
+                await self._spawn()
+            except OSError as exc:
+                self.exit_code = 127
+                self.notice(f"{self.name}: cannot start {self.spec.argv[0]!r}: {exc.strerror}", "error")
+                self._want_running = False
+                self._set_state(State.CRASHED, f"cannot start: {exc.strerror}")
+                return
+            self._set_state(State.STARTING)
+            reader = asyncio.get_running_loop().create_task(self._read_output())
+            ready = asyncio.get_running_loop().create_task(self._await_ready())
+            code = await self.guard.wait()
+            await reader
+            ready.cancel()
+            self.exit_code = code
+            self._exited.set()
+            if self.spec.stop_hook:
+                await self.spec.stop_hook()
+            uptime = time.time() - (self.started_at or time.time())
+            if not self._want_running:
+                break
+            if not self.spec.autorestart:
+                self._want_running = False
+                self.pid = None
+                self._set_state(State.CRASHED, _describe_exit(code))
+                return
+            if uptime >= HEALTHY_RESET:
+                self._backoff = BACKOFF_START
+            delay = self._backoff
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+            self.backoff_until = time.time() + delay
+            self._set_state(State.BACKOFF, f"{_describe_exit(code)}; restarting in {delay:.0f} s")
+            self.notice(f"{self.name} {_describe_exit(code)}; restarting in {delay:.0f} s", "warning")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            if self._want_running:
+                self.restarts += 1
+        self.pid = None
+        self.backoff_until = None
+        self._set_state(State.STOPPED)
+
+    async def _await_ready(self) -> None:
+        try:
+            await self.spec.probe.wait(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.notice(f"{self.name}: readiness check failed: {exc}", "warning")
+            return
+        if self.running and self.state == State.STARTING:
+            self.ready_at = time.time()
+            self._set_state(State.READY, f"ready in {self.ready_at - self.started_at:.2f} s")
+            self.ready_event.set()
+
+    async def _terminate(self) -> None:
+        """SIGTERM (group, or the worker's main process), grace period, SIGKILL the group."""
+        self._set_state(State.STOPPING)
+        pid = self.pid
+        if pid:
+            try:
+                if self.spec.term_main_only:
+                    os.kill(pid, signal.SIGTERM)
+                else:
+                    os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            await asyncio.wait_for(asyncio.shield(self.guard.wait()), self.spec.stop_timeout)
+        except asyncio.TimeoutError:
+            self.notice(f"{self.name} did not stop within {self.spec.stop_timeout:g} s; killing it", "warning")
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            await self.guard.wait()  # the guard sweeps what is left of the group, then exits
+
+    async def _read_output(self) -> None:
+        stream = self.guard.stdout
+        partial = b""
+        while True:
+            try:
+                if partial:
+                    chunk = await asyncio.wait_for(stream.read(65536), PARTIAL_FLUSH)
+                else:
+                    chunk = await stream.read(65536)
+            except asyncio.TimeoutError:
+                self._emit([partial])  # a prompt without a newline: show it now
+                partial = b""
+                continue
+            if not chunk:
+                if partial:
+                    self._emit([partial])
+                return
+            parts = (partial + chunk).split(b"\n")
+            partial = parts.pop()
+            if len(partial) > MAX_LINE:
+                parts.append(partial)
+                partial = b""
+            if parts:
+                self._emit(parts)
+
+    def _emit(self, raw_lines: list[bytes]) -> None:
+        lines = []
+        for raw in raw_lines:
+            if len(raw) > MAX_LINE:
+                raw = raw[:MAX_LINE] + f" … [line cut: {len(raw)} bytes]".encode()
+            lines.append(clean_line(raw, self.secrets))
+        error = self.log.write(lines)
+        if error:
+            self.notice(error, "error")
+        probe = self.spec.probe
+        emit = self.bus.emit
+        now = time.time()
+        for text in lines:
+            probe.feed(text)
+            emit(LogLine(self.name, text, "stdout", now))
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    try:
+        while True:
+            data = os.read(fd, 64)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped"
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    if code == 127:
+        return "exited with code 127 (command not found?)"
+    return f"exited with code {code}"
