@@ -749,11 +749,14 @@ def demo_root() -> Path:
 def demo_config(cwd: Path) -> Config:
     """The bundled demo stack: Flask app + Celery worker + beat, state in ``<cwd>/.devstack``."""
     cwd = Path(cwd)
+    # The services run from the package's parent, not from inside demo/: `flask --app a.b.c` run
+    # inside a package folder would rewrite the module name from the folder's __init__.py files.
+    run_dir = str(demo_root().parent.parent)
     data = {
         "project": {"name": "demo", "env_file": "", "state_dir": str((cwd / ".devstack").resolve())},
-        "api": {"app": DEMO_APP, "port": 5000},
-        "worker": {"app": DEMO_CELERY, "queues": list(DEMO_QUEUES), "concurrency": 2},
-        "beat": {"enabled": True, "app": DEMO_CELERY},
+        "api": {"app": DEMO_APP, "port": 5000, "cwd": run_dir},
+        "worker": {"app": DEMO_CELERY, "queues": list(DEMO_QUEUES), "concurrency": 2, "cwd": run_dir},
+        "beat": {"enabled": True, "app": DEMO_CELERY, "cwd": run_dir},
     }
     return parse_config(data, root=demo_root(), path=None, source="demo", cwd=cwd)
 

@@ -86,13 +86,20 @@ class AttachedRedis:
 
 
 def _executable(name: str, env: dict[str, str]) -> list[str]:
-    """`celery`/`flask` from the PATH the app sees, else beside this Python, else `python -m`."""
-    found = shutil.which(name, path=env.get("PATH"))
-    if found:
-        return [found]
+    """Which `celery`/`flask` runs the app.
+
+    An activated virtualenv (VIRTUAL_ENV) is the user saying "my app's environment": use its PATH.
+    Otherwise the one beside devstack's own Python (devstack installed into the app's venv but not
+    activated), then PATH, then `python -m`.
+    """
     beside = Path(sys.executable).with_name(name)
+    found = shutil.which(name, path=env.get("PATH"))
+    if env.get("VIRTUAL_ENV") and found:
+        return [found]
     if beside.exists():
         return [str(beside)]
+    if found:
+        return [found]
     return [sys.executable, "-m", name]
 
 
