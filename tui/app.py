@@ -1,0 +1,368 @@
+"""The devstack TUI: a front-end of the engine's public API (events in, commands out).
+
+`run_tui(config)` is what `devstack up` calls when stdout is a terminal. `DevstackApp` takes any
+source with the `EngineSource` interface, so snapshot tests feed it a deterministic stub.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from devstack.errors import DevstackError
+from devstack.events import LogLine, Notice, State, StateChanged
+
+from .debug_input import LEAVES_PDB, PDB_PROMPT, DebugInput
+from .header import StackHeader
+from .logs import LogView
+from .processes import ALL, ProcessTable
+from .queues import QueuesPanel
+from .redis_panel import RedisPanel
+from .screens.confirm import ConfirmScreen
+from .screens.help import HelpScreen
+from .screens.messages import QueueMessagesScreen
+from .screens.stopping import StoppingScreen
+from .tasks import TaskFeed
+
+FLUSH_SECONDS = 0.08
+"""How often buffered log lines, task events and state changes reach the screen."""
+DEFAULT_MAX_LINES = 5000
+DEVSTACK = "devstack"
+"""Pseudo-service name under which the engine's own notices appear in the logs."""
+
+
+class DevstackApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "devstack"
+    BINDINGS = [
+        Binding("w", "restart_worker", "Restart worker"),
+        Binding("s", "toggle_solo", "Solo"),
+        Binding("r", "restart_selected", "Restart"),
+        Binding("R", "restart_all", "Restart all"),
+        Binding("x", "toggle_selected", "Stop/start"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "find(1)", "Next", show=False),
+        Binding("N", "find(-1)", "Previous", show=False),
+        Binding("f,end", "follow", "Follow"),
+        Binding("c", "clear_log", "Clear"),
+        Binding("p", "purge", "Purge queue"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "escape", show=False),
+        Binding("q", "quit_stack", "Quit", priority=False),
+        Binding("ctrl+q", "quit_stack", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, source, *, max_lines: int = DEFAULT_MAX_LINES) -> None:
+        super().__init__()
+        self.source = source
+        self.max_lines = max_lines
+        self.start_error: str | None = None
+        self._states_dirty = True
+        self._pdb_prompted = False
+        self._stopping = False
+        self._feed_started = False
+        self._polling = False
+        self._unsubscribe = None
+
+    # ----- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StackHeader(id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ProcessTable(id="processes")
+                yield RedisPanel(id="redis")
+                yield QueuesPanel(id="queues")
+            with Vertical(id="right"):
+                yield LogView(self.max_lines, id="logs")
+                yield DebugInput(id="pdb")
+                yield TaskFeed(id="tasks")
+        yield Footer()
+
+    @property
+    def logs(self) -> LogView:
+        return self.query_one(LogView)
+
+    @property
+    def processes(self) -> ProcessTable:
+        return self.query_one(ProcessTable)
+
+    def on_mount(self) -> None:
+        self.query_one(ProcessTable).border_title = "processes"
+        self._unsubscribe = self.source.subscribe(self._on_event)
+        self.set_interval(FLUSH_SECONDS, self._flush_buffers)
+        self.set_interval(1.0, self._mark_dirty)  # uptimes and backoff countdowns move
+        self.run_worker(self._start_stack(), name="start", exit_on_error=False)
+        self.processes.focus()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    async def _start_stack(self) -> None:
+        try:
+            await self.source.start(self.request_quit)
+        except DevstackError as exc:
+            self.start_error = exc.message
+            self.logs.feed(DEVSTACK, f"cannot start the stack: {exc.message}")
+            self.notify(exc.message, title="cannot start the stack", severity="error", timeout=30)
+            return
+        self._usage_poll()
+
+    # ----- engine events (cheap: buffer only) -----------------------------------------------------
+    def _on_event(self, event) -> None:
+        if isinstance(event, LogLine):
+            self.logs.feed(event.service, event.text)
+            if event.service == "worker" and PDB_PROMPT in event.text:
+                self._pdb_prompted = True
+        elif isinstance(event, StateChanged):
+            self._states_dirty = True
+            if event.service == "worker" and event.state != State.READY:
+                self._pdb_prompted = False
+                self.query_one(DebugInput).deactivate()
+        elif isinstance(event, Notice):
+            self.logs.feed(event.service or DEVSTACK, f"[{DEVSTACK}] {event.text}" if event.service else event.text)
+            if event.level in ("warning", "error"):
+                self.notify(event.text, severity="error" if event.level == "error" else "warning", timeout=8)
+
+    def _mark_dirty(self) -> None:
+        self._states_dirty = True
+
+    def _flush_buffers(self) -> None:
+        self.logs.flush()
+        self.query_one(TaskFeed).flush()
+        if self._pdb_prompted and self.source.header().solo:
+            self._pdb_prompted = False
+            self.query_one(DebugInput).activate()
+        if not self._states_dirty:
+            return
+        self._states_dirty = False
+        rows = self.source.services()
+        self.processes.show(rows, getattr(self, "_usage", {}), self.source.now())
+        self.query_one(StackHeader).show(self.source.header())
+        if isinstance(self.screen, StoppingScreen):
+            self.screen.show(rows)
+        if self.source.redis_ready and not self._polling:
+            self._polling = True
+            self._broker_poll()
+        if self.source.redis_ready and not self._feed_started:
+            self._feed_started = True
+            self.run_worker(self.source.task_events(self.query_one(TaskFeed).add), name="task-feed",
+                            exit_on_error=False)
+
+    # ----- polls: one at a time, the next scheduled when the previous finished -------------------
+    @work(thread=True, group="broker", exit_on_error=False)
+    def _broker_poll(self) -> None:
+        stats = queues = None
+        try:
+            stats = self.source.redis_stats()
+            if stats.ok:
+                queues = self.source.queues()
+        except Exception as exc:  # never let a poll take the UI down
+            self.call_from_thread(self.logs.feed, DEVSTACK, f"broker poll failed: {exc!r}")
+        try:
+            self.call_from_thread(self._broker_polled, stats, queues)
+        except RuntimeError:
+            pass  # the app is closing
+
+    def _broker_polled(self, stats, queues) -> None:
+        if stats is not None:
+            self.query_one(RedisPanel).show(stats)
+        if queues is not None:
+            self.query_one(QueuesPanel).show(queues)
+        if not self._stopping:
+            self.set_timer(self.source.poll_seconds, self._broker_poll)
+
+    @work(thread=True, group="usage", exit_on_error=False)
+    def _usage_poll(self) -> None:
+        try:
+            usage = self.source.usage()
+        except Exception:
+            usage = {}
+        try:
+            self.call_from_thread(self._usage_polled, usage)
+        except RuntimeError:
+            pass
+
+    def _usage_polled(self, usage) -> None:
+        self._usage = usage
+        self._states_dirty = True
+        if not self._stopping:
+            self.set_timer(self.source.usage_seconds, self._usage_poll)
+
+    # ----- selection ---------------------------------------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, ProcessTable):
+            self.logs.select(str(event.row_key.value))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, QueuesPanel):
+            self.push_screen(QueueMessagesScreen(self.source, str(event.row_key.value)))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not isinstance(event.input, DebugInput):
+            return
+        text = event.value
+        event.input.value = ""
+        if not self.source.send_input("worker", text):
+            self.notify("the worker has no stdin pipe or is not running", severity="error")
+            return
+        self.logs.feed("worker", f"» {text}")
+        if text.strip() in LEAVES_PDB:
+            event.input.deactivate()
+            self.processes.focus()
+
+    # ----- commands ------------------------------------------------------------------------------------
+    def _command(self, coro, what: str) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except DevstackError as exc:
+                self.notify(exc.message, title=what, severity="error")
+        self.run_worker(run(), group="commands", exit_on_error=False)
+
+    def _selected_service(self) -> str | None:
+        name = self.processes.selected
+        if name == ALL:
+            self.notify("select a process first (the 'all' row is every process)", severity="warning")
+            return None
+        return name
+
+    def action_restart_worker(self) -> None:
+        self.notify("restarting the worker", timeout=3)
+        self._command(self.source.restart(["worker"]), "restart worker")
+
+    def action_toggle_solo(self) -> None:
+        async def toggle() -> None:
+            on = await self.source.set_solo(None)
+            self._states_dirty = True
+            self.notify(f"solo {'on: -P solo -c 1' if on else 'off: the configured pool'}", timeout=3)
+        self._command(toggle(), "solo")
+
+    def action_restart_selected(self) -> None:
+        name = self._selected_service()
+        if name:
+            self._command(self.source.restart([name]), f"restart {name}")
+
+    def action_restart_all(self) -> None:
+        self.notify("restarting every process", timeout=3)
+        self._command(self.source.restart([]), "restart all")
+
+    def action_toggle_selected(self) -> None:
+        name = self._selected_service()
+        if not name:
+            return
+        row = next((r for r in self.source.services() if r.name == name), None)
+        if row is not None and row.state in (State.STOPPED, State.CRASHED):
+            self._command(self.source.start_services([name]), f"start {name}")
+        else:
+            self._command(self.source.stop([name]), f"stop {name}")
+
+    def action_search(self) -> None:
+        self.logs.open_search()
+
+    def action_find(self, direction: int) -> None:
+        self.logs.find(direction)
+
+    def action_follow(self) -> None:
+        self.logs.follow()
+
+    def action_clear_log(self) -> None:
+        self.logs.clear()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_escape(self) -> None:
+        if self.logs.has_class("-searching"):
+            self.logs.close_search()
+        elif isinstance(self.focused, DebugInput):
+            self.processes.focus()
+
+    def action_purge(self) -> None:
+        queue = self.query_one(QueuesPanel).selected
+        if queue is None:
+            self.notify("no queue selected", severity="warning")
+            return
+        question = (f"Purge queue {queue.name!r}? {queue.ready} ready message(s) will be deleted "
+                    f"({queue.reserved} reserved by a worker stay). This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._purge(queue.name)
+        self.push_screen(ConfirmScreen(question, yes="Purge"), answered)
+
+    @work(thread=True, exit_on_error=False)
+    def _purge(self, name: str) -> None:
+        try:
+            removed = self.source.purge(name)
+            self.call_from_thread(self.notify, f"purged {removed} message(s) from {name}")
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"cannot purge {name}: {exc}", severity="error")
+
+    # ----- quitting ----------------------------------------------------------------------------------
+    def request_quit(self) -> None:
+        """From SIGTERM/SIGHUP or `devstack down`: the same orderly stop as `q`."""
+        if not self._stopping:
+            self.action_quit_stack()
+
+    async def action_quit(self) -> None:
+        self.action_quit_stack()
+
+    def action_quit_stack(self) -> None:
+        if self._stopping:  # second q: stop waiting; run_tui's finally and the guards finish the job
+            self.exit(1 if self.start_error else 0)
+            return
+        self._stopping = True
+        self.push_screen(StoppingScreen())
+        self._states_dirty = True
+        self.run_worker(self._stop_stack(), name="stop", exit_on_error=False)
+
+    async def _stop_stack(self) -> None:
+        try:
+            await self.source.shutdown()
+        finally:
+            self.exit(1 if self.start_error else 0)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.description and binding.action != "quit_stack":
+                yield SystemCommand(binding.description, f"key {binding.key}",
+                                    lambda action=binding.action: self.run_action(action))
+
+
+def run_tui(config, *, solo: bool = False) -> int:
+    """Run the stack under the TUI until `q`, SIGTERM or SIGHUP; the stack is stopped on every path."""
+    from devstack.engine import Engine
+
+    from .source import EngineSource
+
+    max_lines = int(os.environ.get("DEVSTACK_TUI_MAX_LINES", DEFAULT_MAX_LINES))
+    source = EngineSource(Engine(config, solo=solo))
+    app = DevstackApp(source, max_lines=max_lines)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.request_quit)
+        code = None
+        try:
+            code = await app.run_async()
+            return code if code is not None else 1
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if code is None:
+                print("devstack: the TUI stopped unexpectedly; stopping the stack…", file=sys.stderr)
+            await source.shutdown()  # a no-op if `q` already stopped it; the crash path needs it
+
+    return asyncio.run(main())

@@ -1,0 +1,33 @@
+"""The top line: project, where Redis runs (never its password), and the SOLO badge."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from .source import HeaderInfo
+
+
+class StackHeader(Horizontal):
+    """Project name, Redis mode and host:port, and a badge while the worker runs `-P solo`."""
+
+    DEFAULT_CSS = """
+    StackHeader { height: 1; background: $primary-darken-2; color: $text; }
+    StackHeader #title { width: auto; text-style: bold; padding: 0 1; }
+    StackHeader #redis { width: 1fr; padding: 0 1; color: $text-muted; }
+    StackHeader #solo { width: auto; display: none; background: $warning; color: $background;
+                        text-style: bold; padding: 0 1; }
+    StackHeader.-solo #solo { display: block; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static(id="redis")
+        yield Static("SOLO: -P solo -c 1, breakpoint() works", id="solo")
+
+    def show(self, info: HeaderInfo) -> None:
+        # Text, not markup: a project called "[x]" must show as typed.
+        self.query_one("#title", Static).update(Text(f"devstack · {info.project}"))
+        self.query_one("#redis", Static).update(Text(f"Redis {info.redis}"))
+        self.set_class(info.solo, "-solo")

@@ -1,0 +1,190 @@
+"""The log panes: one `Log` per process plus the interleaved `all` view, fed in batches.
+
+Engine callbacks only append to bounded buffers; `flush()` (on an ~80 ms timer) hands each pane
+one `write_lines` call. Lines stay plain text: `Log` never parses markup, so `[red]` is data.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Input, Log, Static
+
+from .processes import ALL
+
+BATCH_MAX = 2000
+"""Most lines one pane takes per flush; bounds the stall a flood can cause."""
+
+
+class SearchHighlighter(Highlighter):
+    """Highlights every case-insensitive occurrence of the search term."""
+
+    def __init__(self) -> None:
+        self.pattern: re.Pattern | None = None
+
+    def highlight(self, text: Text) -> None:
+        if self.pattern is not None:
+            text.highlight_regex(self.pattern, "black on yellow")
+
+
+class ProcessLog(Log):
+    """A bounded, plain-text log of one process (or of all of them)."""
+
+    DEFAULT_CSS = """
+    ProcessLog { height: 1fr; border: none; }
+    """
+
+
+def pane_id(name: str) -> str:
+    return "log-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+class LogView(Vertical):
+    """The log of the selected process, a status line (follow/paused, search) and the search box."""
+
+    DEFAULT_CSS = """
+    LogView { height: 1fr; border: round $primary; }
+    LogView #log-status { height: 1; background: $boost; color: $text-muted; padding: 0 1; }
+    LogView #log-status.-paused { color: $warning; text-style: bold; }
+    LogView #search { display: none; }
+    LogView.-searching #search { display: block; }
+    """
+
+    def __init__(self, max_lines: int = 5000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_lines = max_lines
+        self.pending: dict[str, deque[str]] = {}
+        self.highlighter = SearchHighlighter()
+        self.term = ""
+        self.current = ALL
+        self._match: dict[str, int] = {}
+        self._status = ""
+
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial=pane_id(ALL), id="panes"):
+            yield self._make_pane(ALL)
+        yield Static(id="log-status")
+        yield Input(placeholder="search this log (Enter: find, Esc: close; then n / N)", id="search")
+
+    def on_mount(self) -> None:
+        self.border_title = "log · all"
+        self._update_status()
+
+    def _make_pane(self, name: str) -> ProcessLog:
+        pane = ProcessLog(max_lines=self.max_lines, highlight=True, id=pane_id(name))
+        pane.highlighter = self.highlighter
+        pane.can_focus = True
+        return pane
+
+    def pane(self, name: str) -> ProcessLog:
+        found = self.query(f"#{pane_id(name)}")
+        if found:
+            return found.first(ProcessLog)
+        pane = self._make_pane(name)
+        pane.display = name == self.current  # ContentSwitcher hides only the children it had at mount
+        self.query_one("#panes", ContentSwitcher).mount(pane)
+        return pane
+
+    # ----- feeding ---------------------------------------------------------------------------------
+    def feed(self, service: str, text: str) -> None:
+        """Cheap: called from the engine's event callback for every line."""
+        for key, line in ((service, text), (ALL, f"{service:<7}│ {text}")):
+            buf = self.pending.get(key)
+            if buf is None:
+                buf = self.pending[key] = deque(maxlen=self.max_lines)
+            buf.append(line)
+
+    def flush(self) -> None:
+        for name, buf in self.pending.items():
+            if not buf:
+                continue
+            batch = [buf.popleft() for _ in range(min(len(buf), BATCH_MAX))]
+            self.pane(name).write_lines(batch)
+        self._update_status()
+
+    # ----- selection, follow, clear --------------------------------------------------------------
+    def select(self, name: str) -> None:
+        self.pane(name)
+        self.current = name
+        self.query_one("#panes", ContentSwitcher).current = pane_id(name)
+        self.border_title = f"log · {name}"
+        self._update_status()
+
+    @property
+    def active(self) -> ProcessLog:
+        return self.pane(self.current)
+
+    def follow(self) -> None:
+        self.active.scroll_end(animate=False)
+        self._update_status(paused=False)
+
+    def clear(self) -> None:
+        self.active.clear()
+        self._match.pop(self.current, None)
+
+    def _update_status(self, paused: bool | None = None) -> None:
+        log = self.active
+        if paused is None:
+            paused = log.max_scroll_y > 0 and not log.is_vertical_scroll_end
+        words = ["PAUSED (scrolled up) · End or f resumes" if paused else "following"]
+        words.append(f"{log.line_count} lines")
+        if self.term:
+            words.append(f"search: {self.term!r} · n next · N previous")
+        status = " · ".join(words)
+        if status != self._status:
+            self._status = status
+            widget = self.query_one("#log-status", Static)
+            widget.update(Text(status))
+            widget.set_class(paused, "-paused")
+
+    # ----- search ------------------------------------------------------------------------------------
+    def open_search(self) -> None:
+        self.add_class("-searching")
+        search = self.query_one("#search", Input)
+        search.value = self.term
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
+        event.stop()
+        self.set_term(event.value)
+        self.remove_class("-searching")
+        self.active.focus()
+        if self.term:
+            self.find(+1)
+
+    def set_term(self, term: str) -> None:
+        self.term = term.strip()
+        self.highlighter.pattern = re.compile(re.escape(self.term), re.IGNORECASE) if self.term else None
+        for pane in self.query(ProcessLog):
+            pane._render_line_cache.clear()  # cached strips were rendered without the highlight
+            pane.refresh()
+        self._match.clear()
+        self._update_status()
+
+    def close_search(self) -> None:
+        self.remove_class("-searching")
+        self.active.focus()
+
+    def find(self, direction: int) -> bool:
+        """Scroll to the next (+1) or previous (-1) line containing the term; pauses following."""
+        if not self.term:
+            return False
+        log = self.active
+        lines = log.lines
+        needle = self.term.lower()
+        start = self._match.get(self.current, len(lines) if direction < 0 else -1)
+        order = range(start + 1, len(lines)) if direction > 0 else range(min(start, len(lines)) - 1, -1, -1)
+        for i in order:
+            if needle in lines[i].lower():
+                self._match[self.current] = i
+                log.scroll_to(y=max(0, i - log.size.height // 2), animate=False)
+                self._update_status()
+                return True
+        self.app.notify(f"no more matches for {self.term!r}", timeout=2)
+        return False

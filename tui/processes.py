@@ -1,0 +1,88 @@
+"""The process list: one row per service with its state, pid, uptime, restarts and tree CPU/memory."""
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from devstack.events import State
+
+from .source import ServiceRow, Usage
+
+ALL = "all"
+"""Row key of the pseudo-row that selects the interleaved log of every process."""
+
+STATE_STYLE = {
+    State.STARTING: "yellow", State.READY: "bold green", State.STOPPING: "magenta",
+    State.STOPPED: "dim", State.CRASHED: "bold red", State.BACKOFF: "red", State.DRAINING: "cyan",
+}
+COLUMNS = ("service", "state", "pid", "uptime", "restarts", "cpu", "mem")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return "-"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def state_text(row: ServiceRow, now: float) -> Text:
+    word = row.state.value
+    if row.state == State.BACKOFF and row.backoff_until:
+        word = f"backoff {max(0, row.backoff_until - now):.0f}s"
+    return Text(word, style=STATE_STYLE.get(row.state, ""))
+
+
+class ProcessTable(DataTable):
+    """Cursor on a row = that process's log is shown; the `all` row interleaves every process."""
+
+    DEFAULT_CSS = """
+    ProcessTable { height: auto; max-height: 12; }
+    """
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+        self.add_row(Text("all", style="italic"), *([""] * (len(COLUMNS) - 1)), key=ALL)
+
+    @property
+    def selected(self) -> str:
+        if self.row_count == 0:
+            return ALL
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return str(key.value)
+
+    def show(self, rows: list[ServiceRow], usage: dict[str, Usage], now: float | None = None) -> None:
+        """Update in place by row key (keeps the cursor; cheaper than clearing)."""
+        now = time.time() if now is None else now
+        for row in rows:
+            use = usage.get(row.name)
+            cells = {
+                "service": Text(row.name), "state": state_text(row, now),
+                "pid": str(row.pid) if row.pid else "-", "uptime": human_duration(row.uptime),
+                "restarts": str(row.restarts),
+                "cpu": f"{use.cpu:.0f}%" if use and row.pid else "-",
+                "mem": human_bytes(use.rss) if use and row.pid else "-",
+            }
+            if row.name not in self.rows:
+                self.add_row(*cells.values(), key=row.name)
+                continue
+            for column, value in cells.items():
+                if self.get_cell(row.name, column) != value:
+                    self.update_cell(row.name, column, value, update_width=True)

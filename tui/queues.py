@@ -1,0 +1,46 @@
+"""The queues panel: every Celery queue with ready and reserved messages and the oldest one's age.
+
+Enter opens the messages of the selected queue; `p` purges it (after a confirmation).
+"""
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from devstack.broker import QueueInfo
+
+from .processes import human_duration
+
+
+class QueuesPanel(DataTable):
+    DEFAULT_CSS = """
+    QueuesPanel { height: auto; max-height: 12; border: round $primary; }
+    """
+
+    def on_mount(self) -> None:
+        self.border_title = "queues · Enter: messages · p: purge"
+        self.cursor_type = "row"
+        for column in ("queue", "ready", "reserved", "oldest"):
+            self.add_column(column, key=column)
+        self.infos: dict[str, QueueInfo] = {}
+
+    @property
+    def selected(self) -> QueueInfo | None:
+        if self.row_count == 0:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return self.infos.get(str(key.value))
+
+    def show(self, infos: list[QueueInfo]) -> None:
+        self.infos = {q.name: q for q in infos}
+        with self.app.batch_update():
+            for name in [str(k.value) for k in self.rows if str(k.value) not in self.infos]:
+                self.remove_row(name)
+            for q in infos:
+                cells = {"queue": q.name, "ready": str(q.ready), "reserved": str(q.reserved),
+                         "oldest": human_duration(q.oldest_age)}
+                if q.name not in self.rows:
+                    self.add_row(*cells.values(), key=q.name)
+                    continue
+                for column, value in cells.items():
+                    if self.get_cell(q.name, column) != value:
+                        self.update_cell(q.name, column, value, update_width=True)

@@ -1,0 +1,58 @@
+"""The Redis panel: PONG and latency (or the error in words), version, uptime, memory, clients,
+ops/sec with a sparkline and keys per database labelled with its role."""
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from devstack.broker import RedisStats
+
+from .processes import human_bytes, human_duration
+
+HISTORY = 60
+"""Polls of ops/sec kept for the sparkline (about a minute)."""
+
+
+def stats_text(stats: RedisStats | None) -> Text:
+    if stats is None:
+        return Text("waiting for Redis…", style="dim")
+    if not stats.ok:
+        return Text(f"✗ {stats.error}", style="bold red")
+    text = Text()
+    text.append("PONG", style="bold green")
+    text.append(f" {stats.latency_ms:.1f} ms · v{stats.version or '?'} · up {human_duration(stats.uptime_s)}\n")
+    text.append(f"mem {human_bytes(stats.used_memory)} (peak {human_bytes(stats.peak_memory)})"
+                f" · {stats.clients} clients · {stats.ops_per_sec} ops/s\n")
+    dbs = [f"db{db} {stats.db_roles.get(db, '')}: {n}".replace(" :", ":") for db, n in stats.keys_per_db.items()]
+    text.append("keys " + " · ".join(dbs or ["none"]))
+    return text
+
+
+class RedisPanel(Vertical):
+    DEFAULT_CSS = """
+    RedisPanel { height: auto; border: round $primary; padding: 0 1; }
+    RedisPanel Sparkline { height: 1; margin-top: 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ops: deque[float] = deque(maxlen=HISTORY)
+        self.stats: RedisStats | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(stats_text(None), id="redis-stats")
+        yield Sparkline([], id="redis-ops")
+
+    def on_mount(self) -> None:
+        self.border_title = "redis"
+
+    def show(self, stats: RedisStats) -> None:
+        self.stats = stats
+        self.query_one("#redis-stats", Static).update(stats_text(stats))
+        if stats.ok and stats.ops_per_sec is not None:
+            self.ops.append(float(stats.ops_per_sec))
+            self.query_one(Sparkline).data = list(self.ops)

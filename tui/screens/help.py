@@ -1,0 +1,46 @@
+"""`?`: every key of the TUI in one table."""
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: list[tuple[str, str]] = [
+    ("w", "restart the worker (from anywhere)"),
+    ("s", "toggle the solo pool (-P solo -c 1, breakpoint() works) and back"),
+    ("r", "restart the selected process"),
+    ("R", "restart every process (Redis stays up)"),
+    ("x", "stop / start the selected process"),
+    ("↑ ↓ / click", "select a process (its log shows) or a queue"),
+    ("tab", "move between the process list, the log and the queues"),
+    ("/", "search the log; Enter finds"),
+    ("n / N", "next / previous match"),
+    ("f / End", "follow the log again (scrolling up pauses it)"),
+    ("c", "clear the shown log pane (the log file keeps everything)"),
+    ("Enter", "on a queue: show its messages"),
+    ("p", "purge the selected queue (asks first)"),
+    ("Esc", "close a screen, the search box or the pdb line"),
+    ("ctrl+p", "command palette (the same actions)"),
+    ("?", "this help"),
+    ("q", "quit: stop the whole stack (a second q does not wait)"),
+]
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [("escape", "dismiss", "Close"), ("question_mark", "dismiss", "Close"), ("q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 80; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    """
+
+    def compose(self) -> ComposeResult:
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical() as box:
+            box.border_title = "devstack keys · Esc closes"
+            yield Static(table)

@@ -1,0 +1,182 @@
+"""Where the TUI's data comes from: the running engine (``EngineSource``), or a stub in snapshot tests.
+
+The app and its panels talk only to this interface, never to the engine directly, so a
+deterministic fake (no pids, clocks or ports) can drive the same screens. Methods marked
+"blocking" do network I/O and are called from thread workers, never on the UI loop.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import psutil
+
+from devstack.broker import QueueInspector, RedisStats, TaskEventFeed, TaskEvent, redis_stats
+from devstack.control import ControlServer
+from devstack.engine import Engine
+from devstack.events import State
+
+
+@dataclass
+class HeaderInfo:
+    """What the header shows: never the Redis password."""
+
+    project: str
+    redis: str  # e.g. "binary 127.0.0.1:6379"
+    solo: bool
+
+
+@dataclass
+class ServiceRow:
+    """One line of the process list."""
+
+    name: str
+    state: State
+    pid: int | None
+    uptime: float | None
+    restarts: int
+    backoff_until: float | None = None
+    command: tuple[str, ...] = ()
+
+
+@dataclass
+class Usage:
+    """CPU% and resident memory of a service's whole process tree."""
+
+    cpu: float
+    rss: int
+
+
+class EngineSource:
+    """The real thing: an Engine, its control socket, Redis polling and the Celery event feed."""
+
+    poll_seconds = 1.0
+    """How long after one Redis/queue poll finished the next one starts."""
+    usage_seconds = 2.0
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.control: ControlServer | None = None
+        self._clients: dict[int, object] = {}
+        self._procs: dict[int, psutil.Process] = {}
+
+    # ----- lifecycle -----------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
+        return self.engine.bus.subscribe(callback)
+
+    async def start(self, request_shutdown: Callable[[], None]) -> None:
+        await self.engine.start()
+        self.control = ControlServer(self.engine, request_shutdown)
+        await self.control.start()
+
+    async def shutdown(self) -> None:
+        if self.control is not None:
+            await self.control.close()
+        await self.engine.shutdown()
+        for client in self._clients.values():
+            try:
+                client.close()
+            except Exception:
+                pass
+        self._clients.clear()
+
+    # ----- what is running -------------------------------------------------------------------------
+    def header(self) -> HeaderInfo:
+        status = self.engine.status()
+        r = status["redis"]
+        where = f"{r['host']}:{r['port']}" if r["host"] else "(starting)"
+        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo)
+
+    def services(self) -> list[ServiceRow]:
+        rows = []
+        for name, service in self.engine.services.items():
+            s = service.status()
+            rows.append(ServiceRow(name, service.state, s["pid"], s["uptime"], s["restarts"],
+                                   s.get("backoff_until"), tuple(s["command"])))
+        return rows
+
+    def service_names(self) -> list[str]:
+        return list(self.engine.services)
+
+    @property
+    def redis_ready(self) -> bool:
+        redis = self.engine.services.get("redis")
+        return self.engine.endpoint is not None and redis is not None and redis.state == State.READY
+
+    # ----- commands --------------------------------------------------------------------------------
+    async def restart(self, names: list[str]) -> None:
+        await self.engine.restart(names)
+
+    async def stop(self, names: list[str]) -> None:
+        await self.engine.stop(names)
+
+    async def start_services(self, names: list[str]) -> None:
+        await self.engine.start_services(names)
+
+    async def set_solo(self, on: bool | None = None) -> bool:
+        return await self.engine.set_solo(on)
+
+    def send_input(self, name: str, text: str) -> bool:
+        return self.engine.send_input(name, text)
+
+    # ----- Redis and the broker (blocking: thread workers only) ----------------------------------
+    def _client(self, db: int):
+        client = self._clients.get(db)
+        if client is None:
+            import redis
+
+            client = redis.Redis(socket_timeout=2, socket_connect_timeout=2,
+                                 **self.engine.endpoint.connect_kwargs(db))
+            self._clients[db] = client
+        return client
+
+    def redis_stats(self) -> RedisStats:
+        return redis_stats(self._client(0))
+
+    def _inspector(self) -> QueueInspector:
+        return QueueInspector(self._client(1), self.engine.config.worker.queues)
+
+    def queues(self):
+        return self._inspector().queues()
+
+    def messages(self, queue: str):
+        return self._inspector().messages(queue)
+
+    def purge(self, queue: str) -> int:
+        return self._inspector().purge(queue)
+
+    def usage(self) -> dict[str, Usage]:
+        """CPU% (since the previous call) and RSS summed over each service's process tree."""
+        out: dict[str, Usage] = {}
+        seen: dict[int, psutil.Process] = {}
+        for name, service in self.engine.services.items():
+            pid = service.pid
+            if not pid:
+                continue
+            cpu, rss = 0.0, 0
+            try:
+                root = self._procs.get(pid) or psutil.Process(pid)
+                tree = [root] + root.children(recursive=True)
+            except psutil.Error:
+                continue
+            for proc in tree:
+                proc = self._procs.get(proc.pid, proc)
+                seen[proc.pid] = proc
+                try:
+                    with proc.oneshot():
+                        cpu += proc.cpu_percent(None)
+                        rss += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            out[name] = Usage(cpu, rss)
+        self._procs = seen
+        return out
+
+    # ----- live task events ------------------------------------------------------------------------
+    async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
+        """Runs until cancelled."""
+        await TaskEventFeed(self.engine.endpoint.url(1), on_event, db=1).run()
+
+    def now(self) -> float:
+        return time.time()
