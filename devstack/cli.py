@@ -178,6 +178,17 @@ def solo(config_path: Path | None, mode: str | None) -> None:
 
 @main.command()
 @CONFIG_OPTION
+def requeue(config_path: Path | None) -> None:
+    """Put back in their queues the reserved messages a killed worker generation left in `unacked`."""
+    from .control import request
+
+    count = request(_state_dir(config_path), "requeue")
+    click.echo(f"requeued {count} message(s)" if count else "nothing to requeue: no message is left in `unacked` "
+               "by a stopped worker")
+
+
+@main.command()
+@CONFIG_OPTION
 @click.argument("name")
 @click.option("-n", "lines", default=50, show_default=True, help="How many past lines to show.")
 @click.option("-f", "follow", is_flag=True, help="Keep printing new lines.")
@@ -214,23 +225,16 @@ def logs(config_path: Path | None, name: str, lines: int, follow: bool) -> None:
 def down(config_path: Path | None) -> None:
     """Stop the running stack and wait until everything is gone."""
     from .control import request
-    from .state import running_pid
+    from .state import is_locked
 
     state_dir = _state_dir(config_path)
-    pid = running_pid(state_dir)
     request(state_dir, "down")
-    deadline = time.monotonic() + 120
-    while pid and _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    deadline = time.monotonic() + 300  # a worker finishing a long task may take a while: that is the point
+    while is_locked(state_dir):
+        if time.monotonic() > deadline:
+            raise DevstackError("the stack is still stopping after 300 s; see `devstack logs worker`.", 1)
+        time.sleep(0.05)
     click.echo("stack stopped")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 if __name__ == "__main__":

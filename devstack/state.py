@@ -62,6 +62,21 @@ class StackLock:
             self.fd = None
 
 
+def is_locked(state_dir: Path) -> bool:
+    """True while a `devstack up` holds this project's lock (a zombie or dead process does not)."""
+    try:
+        fd = os.open(state_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def running_pid(state_dir: Path) -> int | None:
     try:
         pid = int((state_dir / LOCK).read_text().strip() or 0)
@@ -73,9 +88,29 @@ def running_pid(state_dir: Path) -> int | None:
 def identity(pid: int) -> dict | None:
     try:
         p = psutil.Process(pid)
-        return {"pid": pid, "create_time": p.create_time(), "cmdline": p.cmdline()}
+        return {"pid": pid, "create_time": p.create_time(), "cmdline": p.cmdline(), "exe": _exe(p)}
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
+
+
+def _exe(p: psutil.Process) -> str | None:
+    try:
+        return p.exe() or None
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def same_process(p: psutil.Process, rec: dict) -> bool:
+    """Is `p` the process `rec` describes: same start time and same command?
+
+    The command matches by argv or, for programs that rewrite their process title (redis-server shows
+    "redis-server 127.0.0.1:6379"), by executable: with the start time pinned that is still the same process.
+    """
+    if abs(p.create_time() - rec["create_time"]) > 0.01:
+        return False
+    if p.cmdline() == rec["cmdline"]:
+        return True
+    return bool(rec.get("exe")) and _exe(p) == rec["exe"]
 
 
 class ProcessRecord:
@@ -113,7 +148,7 @@ def cleanup_stale(state_dir: Path) -> list[str]:
     for key, rec in data.get("processes", {}).items():
         try:
             p = psutil.Process(rec["pid"])
-            if abs(p.create_time() - rec["create_time"]) > 0.01 or p.cmdline() != rec["cmdline"]:
+            if not same_process(p, rec):
                 continue  # the pid now belongs to something else: never touch it
         except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
             continue

@@ -19,12 +19,13 @@ def write_demo_config(folder: Path, *, extra: str = "", worker: str = "", api: s
     their table. The redis and api ports are chosen here; read them back with tomllib if needed.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    mode = "" if "mode" in redis else 'mode = "auto"'
     text = f"""
 [project]
 name = "testdemo"
 
 [redis]
-mode = "auto"
+{mode}
 port = {free_port()}
 {redis}
 

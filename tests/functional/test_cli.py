@@ -1,0 +1,281 @@
+"""`devstack up --no-tui` and the control commands, end to end with real Redis, Flask and Celery."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.stack import free_port, write_demo_config
+
+pytestmark = pytest.mark.functional
+DEVSTACK = [sys.executable, "-m", "devstack"]
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*DEVSTACK, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=env or os.environ.copy())
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Stack:
+    """A `devstack up --no-tui` subprocess with its output captured in a file."""
+
+    def __init__(self, folder: Path, config: Path, extra_args=(), env=None):
+        self.folder, self.config = folder, config
+        self.out_path = folder / "up.out"
+        self.out = open(self.out_path, "w")
+        self.proc = subprocess.Popen([*DEVSTACK, "up", "--no-tui", "--config", str(config), *extra_args],
+                                     cwd=folder, stdout=self.out, stderr=subprocess.STDOUT,
+                                     env=env or os.environ.copy())
+        self.settings = tomllib.loads(config.read_text())
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_for(lambda: "all services ready" in self.output or self.proc.poll() is not None, timeout,
+                 what="all services ready")
+        assert self.proc.poll() is None, self.output
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return run_cli(*args, "--config", str(self.config), cwd=self.folder, timeout=timeout)
+
+    def status(self) -> dict:
+        res = self.cli("status", "--json")
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    def api(self, path: str) -> dict:
+        port = self.settings["api"]["port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def descendants(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    stacks = []
+
+    def make(config: Path | None = None, **kwargs) -> Stack:
+        s = Stack(tmp_path, config or write_demo_config(tmp_path), **kwargs)
+        stacks.append(s)
+        return s
+
+    yield make
+    for s in stacks:
+        pids = s.descendants()
+        s.stop()
+        assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"], \
+            "processes survived the shutdown"
+
+
+def test_up_runs_the_demo_and_control_commands_work(stack, tmp_path):
+    s = stack()
+    s.wait_ready()
+    started = s.descendants()
+    assert started
+
+    # a task through the API, result read back
+    task = s.api("/tasks/add?x=2&y=3")
+    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20,
+                      what="task result")
+    assert result["result"] == 5
+
+    status = s.status()
+    assert set(status["services"]) == {"redis", "api", "worker", "beat"}
+    assert all(v["state"] == "ready" for v in status["services"].values()), status
+    assert status["redis"]["version"].startswith(("6.", "7."))
+    password = (tmp_path / ".devstack" / "redis.password").read_text().strip()
+    assert password not in json.dumps(status)
+
+    # restart worker: new pid, ready again
+    old_pid = status["services"]["worker"]["pid"]
+    assert s.cli("restart", "worker").returncode == 0
+    after = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30,
+                     what="worker ready after restart")
+    assert after["services"]["worker"]["pid"] != old_pid
+    assert not psutil.pid_exists(old_pid) or psutil.Process(old_pid).status() == "zombie"
+
+    # stop / start
+    assert s.cli("stop", "beat").returncode == 0
+    assert s.status()["services"]["beat"]["state"] == "stopped"
+    assert s.cli("start", "beat").returncode == 0
+    wait_for(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, what="beat ready")
+
+    # solo on / off: the worker's real command line changes
+    assert s.cli("solo", "on").returncode == 0
+    st = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30)
+    cmdline = psutil.Process(st["services"]["worker"]["pid"]).cmdline()
+    assert "-P" in cmdline and cmdline[cmdline.index("-P") + 1] == "solo" and st["solo"] is True
+    assert s.cli("solo", "off").returncode == 0
+    st = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30)
+    cmdline = psutil.Process(st["services"]["worker"]["pid"]).cmdline()
+    assert cmdline[cmdline.index("-P") + 1] == "prefork"
+
+    # logs from the file
+    logs = s.cli("logs", "worker", "-n", "5")
+    assert logs.returncode == 0 and logs.stdout.strip()
+
+    # down from a second process stops everything
+    pids = s.descendants()
+    res = s.cli("down")
+    assert res.returncode == 0, res.stderr
+    assert s.proc.wait(30) == 0
+    gone = wait_for(lambda: not [p for p in pids if psutil.pid_exists(p)], 5, what="all children gone")
+    assert gone
+    assert password not in s.output
+
+
+def test_second_up_is_refused_while_one_runs(stack, tmp_path):
+    s = stack()
+    s.wait_ready()
+    res = run_cli("up", "--no-tui", "--config", str(s.config), cwd=tmp_path)
+    assert res.returncode == 1
+    assert f"pid {s.proc.pid}" in res.stderr and "devstack down" in res.stderr
+
+
+def test_up_after_a_sigkilled_run_starts_cleanly(stack, tmp_path):
+    first = stack()
+    first.wait_ready()
+    first.proc.kill()
+    first.proc.wait()
+    second = stack(first.config)
+    second.wait_ready()
+    assert "stopped processes a previous, killed run" in second.output or "ready" in second.output
+    assert all(v["state"] == "ready" for v in second.status()["services"].values())
+
+
+def test_env_precedence_and_interpolation(stack, tmp_path):
+    (tmp_path / ".env").write_text("A=file\nB=file\nC=file\nD=file\nREDIS_HOST=from-env-file\n")
+    dump = tmp_path / "env.json"
+    extra = f"""
+[env]
+C = "global"
+D = "global"
+FLASK_CELERY__broker_url = "${{CELERY_BROKER_URL}}"
+WITH_DEFAULT = "${{NOT_SET_ANYWHERE:-fallback}}"
+
+[process.envdump]
+command = ["{sys.executable}", "-c", "import json, os, time; json.dump(dict(os.environ), open({str(dump)!r}, 'w')); time.sleep(600)"]
+env = {{ D = "service" }}
+"""
+    config = write_demo_config(tmp_path, extra=extra)
+    # keep it small: only Redis and the env dump
+    text = config.read_text().replace('[api]\n', '[api]\nenabled = false\n') \
+        .replace('[worker]\n', '[worker]\nenabled = false\n').replace('[beat]\n', '[beat]\nenabled = false\n')
+    config.write_text(text)
+    env = os.environ.copy()
+    env.update(B="environ", C="environ", REDIS_HOST="from-environ")
+    s = stack(config, env=env)
+    s.wait_ready()
+    data = json.loads(wait_for(lambda: dump.exists() and dump.read_text(), 20))
+    assert (data["A"], data["B"], data["C"], data["D"]) == ("file", "environ", "global", "service")
+    assert data["REDIS_HOST"] == "127.0.0.1"  # devstack's wiring beats the env file and the environment
+    port = s.settings["redis"]["port"]
+    assert data["REDIS_PORT"] == str(port) and data["REDIS_DB"] == "0"
+    assert data["CELERY_BROKER_URL"].endswith(f"@127.0.0.1:{port}/1")
+    assert data["REDIS_URL"].endswith(f"@127.0.0.1:{port}/0")
+    assert data["FLASK_CELERY__broker_url"] == data["CELERY_BROKER_URL"]
+    assert data["WITH_DEFAULT"] == "fallback"
+    assert data["PYTHONUNBUFFERED"] == "1"
+
+
+def test_external_redis_mode(stack, tmp_path, redis_server):
+    config = write_demo_config(tmp_path, redis=f'mode = "external"\nurl = "{redis_server.url(0)}"')
+    s = stack(config)
+    s.wait_ready()
+    status = s.status()
+    assert status["redis"]["mode"] == "external" and status["redis"]["port"] == redis_server.port
+    task = s.api("/tasks/add?x=20&y=22")
+    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)
+    assert result["result"] == 42
+    assert redis_server.client(1).exists(f"celery-task-meta-{task['id']}")
+    assert redis_server.password not in s.output
+
+
+def test_busy_redis_port_names_its_owner(tmp_path):
+    port = free_port()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); "
+                               "print('ok', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        holder.stdout.readline()
+        config = write_demo_config(tmp_path)
+        config.write_text(config.read_text().replace("port = ", f"port = {port}\n#", 1))
+        res = run_cli("up", "--no-tui", "--config", str(config), cwd=tmp_path)
+        assert res.returncode == 1
+        assert f"Port {port}" in res.stderr and f"pid {holder.pid}" in res.stderr and "[redis] port" in res.stderr
+        assert "Traceback" not in res.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+NO_APP = "[api]\nenabled = false\n[worker]\nenabled = false\n"
+MALFORMED = [
+    ("[redis]\nport = \"abc\"\n", "port"),
+    ("[redis]\nmode = \"dockr\"\n", "mode"),
+    ("[worker]\nconcurency = 2\napp = \"x\"\n", "concurency"),
+    ("[wroker]\napp = \"x\"\n", "wroker"),
+    ("[api]\nport = 70000\napp = \"x\"\n", "port"),
+    ("[worker]\napp = \"x\"\npool = \"forkserver\"\n", "pool"),
+    (NO_APP + "[process.web]\ncwd = \".\"\n", "command"),
+    (NO_APP + "[process.web]\ncommand = \"npm run dev\"\nready_log = \"([\"\n", "ready_log"),
+    (NO_APP + "[process.web]\ncommand = \"npm run dev\"\ndepends_on = [\"wokrer\"]\n", "wokrer"),
+    ("[redis]\nmode = \"external\"\n", "url"),
+    ("[project]\nenv_file = \"missing.env\"\n", "env_file"),
+    ("[api]\nenabled = true\n[worker]\nenabled = false\n[beat]\nenabled = false\n", "app"),
+    ("this is not toml = = \n", "line"),
+]
+
+
+@pytest.mark.parametrize("text,key", MALFORMED)
+def test_malformed_config_exits_2_naming_the_key(tmp_path, text, key):
+    config = tmp_path / "devstack.toml"
+    config.write_text(text)
+    res = run_cli("up", "--no-tui", "--config", str(config), cwd=tmp_path, timeout=30)
+    assert res.returncode == 2, res.stderr
+    assert key in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / ".devstack" / "redis.password").exists()  # nothing was started
+
+
+def test_control_commands_without_a_stack_say_so(tmp_path):
+    config = write_demo_config(tmp_path)
+    res = run_cli("status", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 1 and "devstack up" in res.stderr and "Traceback" not in res.stderr
