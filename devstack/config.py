@@ -37,6 +37,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from .errors import DevstackError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -75,16 +76,14 @@ REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
 SECRET_KEYS = frozenset({"password"})
 
 
-class ConfigError(Exception):
+class ConfigError(DevstackError):
     """A user error in the configuration. ``str(e)`` is a one-paragraph message naming file, key and fix.
 
     The CLI prints it and exits with :attr:`exit_code` (2), without a traceback.
     """
 
-    exit_code = 2
-
     def __init__(self, message: str, *, path: Path | None = None, key: str | None = None):
-        super().__init__(message)
+        super().__init__(message, 2)
         self.path = path
         self.key = key
 

@@ -40,6 +40,7 @@ class ControlServer:
         self.commands: dict[str, Callable[[list[str]], Awaitable]] = {
             "status": self._status, "restart": self._restart, "stop": self._stop, "start": self._start,
             "solo": self._solo, "down": self._down, "input": self._input,
+            "requeue": self._requeue,
         }
 
     async def start(self) -> None:
@@ -110,6 +111,9 @@ class ControlServer:
     async def _solo(self, args):
         on = {"on": True, "off": False}.get(args[0]) if args else None
         return await self.engine.set_solo(on)
+
+    async def _requeue(self, args):
+        return await self.engine.requeue_unacked()
 
     async def _down(self, args):
         self.request_shutdown()

@@ -121,6 +121,10 @@ class Engine:
         self._closing = False
         self._tasks: set[asyncio.Task] = set()
         self.env_file_vars: dict[str, str] = {}
+        self.reloader = None  # devstack.reload.Reloader once started ([reload] enabled)
+        self.worker_generation = 1  # each hot reload of the worker starts a new generation (its own nodename)
+        self.draining: dict[str, Service] = {}  # old worker generations finishing their tasks, by label
+        self._drains: set[asyncio.Task] = set()  # not cancelled at shutdown: they end by themselves
 
     # ----- start-up ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,6 +172,11 @@ class Engine:
             else:
                 self._spawn_task(self._start_when_ready(service))
         self._spawn_task(self._read_redis_version())
+        if self.config.reload.enabled:
+            from .reload import Reloader
+
+            self.reloader = Reloader(self)
+            self.reloader.start()
 
     def _make_service(self, spec: ServiceSpec) -> Service:
         return Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,
@@ -265,7 +274,8 @@ class Engine:
                 argv += ["-c", str(concurrency)]
             if w.queues:
                 argv += ["-Q", ",".join(w.queues)]
-            argv += ["-l", w.loglevel.upper(), "-n", f"{w.name}@%h"]
+            node = w.name if self.worker_generation == 1 else f"{w.name}-{self.worker_generation}"
+            argv += ["-l", w.loglevel.upper(), "-n", f"{node}@%h"]  # generations must not share a nodename
             if w.events:
                 argv.append("-E")
             if w.fast_start:
@@ -332,6 +342,8 @@ class Engine:
         return names
 
     async def restart(self, names: list[str]) -> None:
+        if self.reloader is not None:
+            self.reloader.resume(self.resolve(names))  # a manual restart ends a reload-storm pause
         await asyncio.gather(*(self.services[n].restart() for n in self.resolve(names)))
 
     async def stop(self, names: list[str]) -> None:
@@ -357,6 +369,65 @@ class Engine:
             worker.start()
         return self.solo
 
+    # ----- hot reload (devstack/reload.py decides when; this does it) ---------------------------------
+    async def reload_service(self, name: str, timeout: float = 60.0) -> float | None:
+        """Restart `name` for a code change; seconds until ready again, None if it crashed or timed out.
+
+        The worker is not stopped first: its old generation gets a warm shutdown and drains beside the
+        new one, which starts at once (the old one stops consuming on SIGTERM, so nothing runs twice).
+        """
+        service = self.services.get(name)
+        if not isinstance(service, Service) or self._closing:
+            return None
+        began = time.monotonic()
+        if name == "worker" and service.running and service.spec.term_main_only:
+            label = f"worker#{self.worker_generation}"
+            self.worker_generation += 1
+            fresh = self._make_service(self.worker_spec())
+            fresh.restarts = service.restarts + 1
+            self.services["worker"] = fresh
+            self.draining[label] = service
+            task = asyncio.get_running_loop().create_task(self._drain(service, label))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+            service = fresh
+        else:
+            service.restarts += 1
+            await service.stop()
+            service.spec = self.spec_for(name)
+        service.reloading = True
+        service.start()
+        ready = await service.wait_settled(timeout)
+        return time.monotonic() - began if ready else None
+
+    async def _drain(self, old: Service, label: str) -> None:
+        try:
+            killed = await old.drain(label)
+        finally:
+            self.draining.pop(label, None)
+        if killed:
+            stale = await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, False)
+            if stale:
+                self.notice(f"{label} had to be killed: {stale} reserved message(s) are left in Redis' `unacked` "
+                            "and would only come back after the visibility timeout (1 h). Put them back in their "
+                            "queues now with `devstack requeue`.", "warning", "worker")
+
+    def _stale_unacked(self, requeue: bool) -> int:
+        """Messages in `unacked` delivered before the live worker started: nobody holds them any more."""
+        from .reload import stale_unacked
+
+        worker = self.services.get("worker")
+        broker = worker.spec.env.get("CELERY_BROKER_URL") if isinstance(worker, Service) else None
+        live_since = worker.started_at if isinstance(worker, Service) and worker.running else None
+        return stale_unacked(broker or self.endpoint.url(1), live_since, requeue)
+
+    async def requeue_unacked(self) -> int:
+        """`devstack requeue`: return messages a killed worker generation left in `unacked` to their queues."""
+        if self.draining:
+            raise DevstackError(f"{', '.join(self.draining)} is still draining and holds its messages; run "
+                                "`devstack requeue` again once it has stopped.", 1)
+        return await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, True)
+
     def send_input(self, name: str, text: str) -> bool:
         service = self.services.get(name)
         return bool(service and service.send_input(text))
@@ -372,7 +443,8 @@ class Engine:
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,
                       "version": self.redis_version},
-            "services": {name: s.status() for name, s in self.services.items()},
+            "services": {**{name: s.status() for name, s in self.services.items()},
+                         **{label: s.status() for label, s in self.draining.items()}},
         }
 
     def notice(self, text: str, level: str = "info", service: str | None = None) -> None:
@@ -384,6 +456,8 @@ class Engine:
         if self._closing:
             return
         self._closing = True
+        if self.reloader is not None:
+            await self.reloader.close()
         for task in self._tasks:
             task.cancel()
         for service in self.services.values():
@@ -393,6 +467,7 @@ class Engine:
         extras = [s for s in apps if s.name not in APP_SERVICES]
         await asyncio.gather(*(s.stop() for s in extras))
         await asyncio.gather(*(s.stop() for s in apps if s.name in APP_SERVICES))
+        await asyncio.gather(*self._drains, return_exceptions=True)  # they need Redis to return messages
         if "redis" in self.services:
             await self.services["redis"].stop()
         for s in self.services.values():

@@ -132,6 +132,9 @@ def main(argv):
         signal.signal(sig, signal.SIG_IGN)
     signal.set_wakeup_fd(wake_w)
 
+    # Close-on-exec pipe: EOF on exec_r means the child has exec'd (or died). The pid is reported only
+    # then, so devstack records the service's identity (command line, executable), not a forked guard's.
+    exec_r, exec_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
@@ -139,13 +142,21 @@ def main(argv):
             signal.set_wakeup_fd(-1)
             for sig in (*_STOP_SIGNALS, *_IGNORED_SIGNALS, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
-            for fd in (lifeline, report, wake_r, wake_w):
+            for fd in (lifeline, report, wake_r, wake_w, exec_r):
                 os.close(fd)
             os.execvp(command[0], command)
         except OSError as exc:
             os.write(2, f"devstack: cannot run {command[0]!r}: {exc.strerror}\n".encode())
         os._exit(127)
 
+    os.close(exec_w)
+    while True:
+        try:
+            if not os.read(exec_r, 1):
+                break
+        except InterruptedError:
+            continue
+    os.close(exec_r)
     os.write(report, f"{pid}\n".encode())
     os.close(report)
 

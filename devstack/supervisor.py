@@ -129,6 +129,9 @@ class Service:
         self._wake = asyncio.Event()
         self._backoff = BACKOFF_START
         self._exited: asyncio.Event = asyncio.Event()
+        # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
+        # syntax error); the next file change starts it again at once.
+        self.reloading = False
 
     # ----- public commands -------------------------------------------------------------------------
     def start(self) -> None:
@@ -252,10 +255,10 @@ class Service:
             uptime = time.time() - (self.started_at or time.time())
             if not self._want_running:
                 break
-            if not self.spec.autorestart:
+            if not self.spec.autorestart or self.reloading:
                 self._want_running = False
                 self.pid = None
-                self._set_state(State.CRASHED, _describe_exit(code))
+                self._set_state(State.CRASHED, _describe_exit(code) + ("; fix the code: the next change restarts it" if self.reloading else ""))
                 return
             if uptime >= HEALTHY_RESET:
                 self._backoff = BACKOFF_START
@@ -285,8 +288,52 @@ class Service:
             return
         if self.running and self.state == State.STARTING:
             self.ready_at = time.time()
+            self.reloading = False
             self._set_state(State.READY, f"ready in {self.ready_at - self.started_at:.2f} s")
             self.ready_event.set()
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """Wait until ready (True), or until the run loop gave up / the timeout passed (False)."""
+        ready = asyncio.ensure_future(self.ready_event.wait())
+        waits = {ready} | ({self._task} if self._task is not None else set())
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        return self.ready_event.is_set()
+
+    async def drain(self, label: str, cold_grace: float = 5.0) -> bool:
+        """Retire this process as an old generation named `label` (a hot reload started a new one).
+
+        SIGTERM to the main process is Celery's warm shutdown: it stops consuming at once, finishes its
+        running tasks and pushes reserved messages back. Shown as DRAINING meanwhile. After stop_timeout
+        SIGQUIT (soft shutdown if enabled, else cold), then SIGKILL. Returns True if it had to be killed.
+        """
+        self.name = label
+        self._want_running = False
+        self._wake.set()
+        pid, killed = self.pid, False
+        self._set_state(State.DRAINING, "warm shutdown: finishing running tasks, then returning reserved messages")
+        for sig, wait in ((signal.SIGTERM, self.spec.stop_timeout), (signal.SIGQUIT, cold_grace)):
+            if pid and self.running:
+                _signal_pid(pid, sig)
+            try:
+                await asyncio.wait_for(asyncio.shield(self.guard.wait()), wait)
+                break
+            except asyncio.TimeoutError:
+                self.notice(f"{label} still running {wait:g} s after {sig.name}; escalating", "warning")
+        else:
+            killed = True
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            await self.guard.wait()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.log.close()
+        return killed
 
     async def _terminate(self) -> None:
         """SIGTERM (group, or the worker's main process), grace period, SIGKILL the group."""
@@ -351,6 +398,13 @@ class Service:
         for text in lines:
             probe.feed(text)
             emit(LogLine(self.name, text, "stdout", now))
+
+
+def _signal_pid(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _read_all(fd: int) -> str:
