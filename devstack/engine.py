@@ -165,6 +165,11 @@ class Engine:
         for spec in self._app_specs():
             self.services[spec.name] = self._make_service(spec)
 
+        self.bus.subscribe(self._tell_about_redis)
+        # Known errors in a child's output become one notice per diagnosis per service (devstack doctor's detectors).
+        from .doctor import LogDiagnoser
+
+        self.bus.subscribe(LogDiagnoser(self.notice))
         self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")
         for name, service in self.services.items():
             if name == "redis":
@@ -177,6 +182,18 @@ class Engine:
 
             self.reloader = Reloader(self)
             self.reloader.start()
+
+    def _tell_about_redis(self, event) -> None:
+        """A Redis that dies under the stack is restarted by its supervisor; the apps need to know why
+        they see connection errors meanwhile."""
+        if not isinstance(event, StateChanged) or event.service != "redis" or self._closing:
+            return
+        if event.state == State.BACKOFF:
+            others = ", ".join(n for n in self.services if n != "redis")
+            self.notice(f"Redis went away ({event.detail}). {others} will see connection errors until it is "
+                        "back; Celery and redis-py reconnect by themselves. Data is kept (appendonly).", "warning")
+        elif event.state == State.READY and event.restarts:
+            self.notice("Redis is back and answers PING; the other services reconnect on their own.")
 
     def _make_service(self, spec: ServiceSpec) -> Service:
         return Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,

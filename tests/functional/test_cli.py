@@ -279,3 +279,16 @@ def test_control_commands_without_a_stack_say_so(tmp_path):
     config = write_demo_config(tmp_path)
     res = run_cli("status", "--config", str(config), cwd=tmp_path)
     assert res.returncode == 1 and "devstack up" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_redis_killed_under_the_stack_is_restarted_and_announced(stack, tmp_path):
+    s = stack()
+    s.wait_ready()
+    before = s.status()["services"]["redis"]["pid"]
+    os.kill(before, signal.SIGKILL)
+    st = wait_for(lambda: (st := s.status())["services"]["redis"]["state"] == "ready"
+                  and st["services"]["redis"]["pid"] != before and st, 30, what="redis back")
+    assert st["services"]["redis"]["restarts"] >= 1
+    wait_for(lambda: "Redis went away" in s.output and "Redis is back" in s.output, 10, what="notices")
+    task = s.api("/tasks/add?x=1&y=1")  # the API and the worker work again
+    assert wait_for(lambda: s.api(f"/tasks/{task['id']}")["state"] == "SUCCESS", 30, what="task after restart")
