@@ -123,6 +123,18 @@ def _demo_notice():
                   "[api] app and [worker] app.")
 
 
+# ----- doctor --------------------------------------------------------------------------------------
+@main.command()
+@CONFIG_OPTION
+def doctor(config_path: Path | None) -> None:
+    """Check the configured stack (running or not); OK / WARN / FAIL lines with the fix. Exit 1 on a FAIL."""
+    from .doctor import FAIL, format_report, run_doctor
+
+    checks, secrets = run_doctor(_load(config_path))
+    click.echo(format_report(checks, secrets))
+    sys.exit(1 if any(c.level == FAIL for c in checks) else 0)
+
+
 # ----- control commands ----------------------------------------------------------------------------
 def _state_dir(config_path: Path | None) -> Path:
     return Path(_load(config_path).project.state_dir)
