@@ -48,6 +48,7 @@ class LogView(Vertical):
 
     DEFAULT_CSS = """
     LogView { height: 1fr; border: round $primary; }
+    LogView #panes { height: 1fr; }
     LogView #log-status { height: 1; background: $boost; color: $text-muted; padding: 0 1; }
     LogView #log-status.-paused { color: $warning; text-style: bold; }
     LogView #search { display: none; }

@@ -47,6 +47,7 @@ def cell(app, table_id: str, row: str, column: str) -> str:
 
 async def select_row(pilot, table_id: str, row: str) -> None:
     table = pilot.app.query_one(f"#{table_id}")
+    await until(lambda: row in table.rows, 10, f"row {row} in #{table_id}")
     table.focus()
     table.move_cursor(row=table.get_row_index(row))
     await pilot.pause()

@@ -1,0 +1,107 @@
+"""A deterministic stand-in for EngineSource: fixed pids, uptimes, Redis figures, queues and events,
+so snapshots do not change with clocks, pids or ports."""
+from __future__ import annotations
+
+import asyncio
+
+from devstack.broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
+from devstack.events import LogLine, State
+from tui.source import HeaderInfo, ServiceRow, Usage
+
+T0 = 1_700_000_000.0
+
+LOGS = [
+    ("redis", "* Ready to accept connections"),
+    ("api", " * Running on http://127.0.0.1:5001"),
+    ("worker", "[2024-01-01 00:00:00,000: INFO/MainProcess] worker@demo ready."),
+    ("worker", "[2024-01-01 00:00:01,000: WARNING/ForkPoolWorker-1] [bold]x[/bold]"),
+    ("beat", "[2024-01-01 00:00:00,500: INFO/MainProcess] beat: Starting..."),
+]
+SERVICES = [
+    ServiceRow("redis", State.READY, 1001, 125.0, 0),
+    ServiceRow("api", State.READY, 1002, 124.0, 0),
+    ServiceRow("worker", State.READY, 1003, 61.0, 2),
+    ServiceRow("beat", State.CRASHED, None, None, 5),
+]
+QUEUES = [QueueInfo("celery", 0, 0), QueueInfo("mail", 2, 1, 42.0)]
+MESSAGES = [
+    MessageInfo("demo.send_mail", "7d3f0a52-0000-4000-8000-000000000001", "('a@example.com',)", "{}", None, 0, 0,
+                "mail", "ready", "application/json"),
+    MessageInfo("demo.send_mail", "7d3f0a52-0000-4000-8000-000000000002", "('[red]b[/red]',)", "{}",
+                "2024-01-01T00:05:00+00:00", 0, 1, "mail", "ready", "application/json"),
+    MessageInfo("demo.send_mail", "7d3f0a52-0000-4000-8000-000000000003", "('c@example.com',)", "{}", None, None,
+                None, "mail", "reserved", "application/json"),
+]
+EVENTS = [
+    TaskEvent("received", "aaaaaaaa-1", "demo.add", "worker@demo", T0),
+    TaskEvent("succeeded", "aaaaaaaa-1", "demo.add", "worker@demo", T0 + 1, runtime=0.012),
+    TaskEvent("failed", "bbbbbbbb-2", "demo.fail", "worker@demo", T0 + 2, exception="ValueError('boom')"),
+]
+
+
+class FakeSource:
+    poll_seconds = 3600.0  # one poll: the sparkline does not grow while the snapshot is taken
+    usage_seconds = 3600.0
+    redis_ready = True
+
+    def __init__(self) -> None:
+        self.subscribers = []
+        self.solo = False
+        self.sent: list[tuple[str, str]] = []
+
+    def subscribe(self, callback):
+        self.subscribers.append(callback)
+        return lambda: None
+
+    def emit(self, event) -> None:
+        for callback in self.subscribers:
+            callback(event)
+
+    async def start(self, request_shutdown) -> None:
+        for service, text in LOGS:
+            self.emit(LogLine(service, text, time=T0))
+
+    async def shutdown(self) -> None:
+        return None
+
+    def header(self) -> HeaderInfo:
+        return HeaderInfo("demo", "embedded 127.0.0.1:6379", self.solo)
+
+    def services(self):
+        return list(SERVICES)
+
+    async def restart(self, names): ...
+    async def stop(self, names): ...
+    async def start_services(self, names): ...
+
+    async def set_solo(self, on=None) -> bool:
+        self.solo = (not self.solo) if on is None else on
+        return self.solo
+
+    def send_input(self, name, text) -> bool:
+        self.sent.append((name, text))
+        return True
+
+    def redis_stats(self) -> RedisStats:
+        return RedisStats(ok=True, latency_ms=0.2, version="7.2.4", uptime_s=125, used_memory=1_200_000,
+                          peak_memory=1_500_000, clients=9, ops_per_sec=14, keys_per_db={0: 3, 1: 12})
+
+    def queues(self):
+        return list(QUEUES)
+
+    def messages(self, queue):
+        return [m for m in MESSAGES if m.queue == queue]
+
+    def purge(self, queue) -> int:
+        return 2
+
+    def usage(self):
+        return {"redis": Usage(0.5, 4_000_000), "api": Usage(1.0, 40_000_000), "worker": Usage(2.0, 160_000_000)}
+
+    async def task_events(self, on_event) -> None:
+        for event in EVENTS:
+            on_event(event)
+        await asyncio.Event().wait()
+
+    def now(self) -> float:
+        return T0
