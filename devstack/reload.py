@@ -1,0 +1,527 @@
+"""Hot reload: watch the project's files and restart the services that run the changed code.
+
+`ReloadPlanner` decides which services a changed path concerns and which folders to watch (pure,
+unit-tested). `Reloader` runs watchfiles over those folders, coalesces changes (trailing edge), keeps
+one restart in flight per service (changes meanwhile cause exactly one follow-up), pauses a service's
+auto-reload on a restart storm, and re-reads the env file and devstack.toml when they change.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from watchfiles import Change, awatch
+
+from .config import ConfigError, load_config
+from .envfile import parse_env_file
+from .events import Notice
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+# Folders no service reloads for. A state dir, caches and virtualenvs change all the time (logs,
+# bytecode, pip) and can hold thousands of folders (inotify watches are a per-user OS limit).
+DEFAULT_IGNORE = (".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__",
+                  ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis", ".idea",
+                  ".vscode", ".eggs", "*.egg-info", ".devstack")
+# Editor droppings that end in .py: emacs lock files `.#x.py`, vim's `4913` probe, JetBrains' `___jb_`.
+TEMP_FILE = re.compile(r"^\.#|___jb_|^4913$|\.sw.$|~$")
+DEFAULT_EXTENSIONS = (".py",)
+RELOADED_SERVICES = ("api", "worker", "beat")  # watch the config folder by default; processes opt in
+MAX_BATCH_WAIT = 2.0  # a file rewritten non-stop still reloads this often (the storm guard caps it)
+STORM_WINDOW = 60.0
+READY_TIMEOUT = 60.0
+WATCH_STEP_MS = 20  # watchfiles waits this long for more changes before yielding a batch
+WATCH_ARMED_MS = 300  # empty yields at this period prove the watcher runs (see Reloader.armed)
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+    """A glob over '/'-separated relative paths: `*` and `?` stay inside one folder, `**` spans folders."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _has_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+@dataclass
+class ServiceWatch:
+    """What one service reloads for: folders (files with a watched extension), single files, globs."""
+
+    service: str
+    root: Path
+    folders: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    globs: list[tuple[Path, re.Pattern]] = field(default_factory=list)  # (folder to watch, regex on rel path)
+    ignore: list[str] = field(default_factory=list)
+    ignore_paths: list[Path] = field(default_factory=list)
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+
+    def ignored(self, path: Path) -> bool:
+        if any(path == p or p in path.parents for p in self.ignore_paths):
+            return True
+        rel = _relative(path, self.root)
+        parts = rel.split("/") if rel else path.parts
+        for pattern in self.ignore:
+            if "/" in pattern:
+                regex = glob_regex(pattern.strip("/"))
+                if rel and any(regex.match("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+                    return True
+            elif any(glob_regex(pattern).match(part) for part in parts):
+                return True
+        return False
+
+    def matches(self, path: Path) -> bool:
+        """Does a change of `path` (a file) concern this service?"""
+        if TEMP_FILE.search(path.name) or self.ignored(path):
+            return False
+        if path in self.files:
+            return True
+        if path.suffix in self.extensions and any(f == path.parent or f in path.parents for f in self.folders):
+            return True
+        rel = _relative(path, self.root)
+        return rel is not None and any(regex.match(rel) for _, regex in self.globs)
+
+    def covers(self, folder: Path) -> bool:
+        """Could a file under `folder` concern this service (so the folder must be watched)?"""
+        if self.ignored(folder):
+            return False
+        bases = [*self.folders, *(base for base, _ in self.globs)]
+        return any(b == folder or b in folder.parents or folder in b.parents for b in bases)
+
+    def watch_roots(self) -> list[Path]:
+        """Folders whose whole subtree may matter (single files only need their own folder)."""
+        return [*self.folders, *(base for base, _ in self.globs)]
+
+
+def service_watch(name: str, table, root: Path, state_dir: Path) -> tuple[ServiceWatch | None, list[str]]:
+    """Build a service's ServiceWatch from its config table; also return warnings (entries that match nothing)."""
+    entries = table.watch
+    if entries is None:
+        entries = ["."] if name in RELOADED_SERVICES else []
+    if not entries:
+        return None, []
+    sw = ServiceWatch(name, root, ignore=[*DEFAULT_IGNORE, *table.watch_ignore], ignore_paths=[state_dir],
+                      extensions=tuple(dict.fromkeys([*DEFAULT_EXTENSIONS, *table.watch_extensions])))
+    warnings = []
+    for entry in entries:
+        if _has_glob(entry):
+            static = [p for p in entry.split("/") if p] if not entry.startswith("/") else []
+            base_parts = []
+            for part in static:
+                if _has_glob(part):
+                    break
+                base_parts.append(part)
+            base = (root / "/".join(base_parts)).resolve() if base_parts else root
+            rel_pattern = _relative(root / entry, root) or entry
+            sw.globs.append((base, glob_regex(rel_pattern)))
+            continue
+        path = (root / entry).resolve()
+        if path.is_dir():
+            sw.folders.append(path)
+        elif path.is_file():
+            sw.files.append(path)
+        else:
+            warnings.append(f"[{name}] watch: {entry!r} is neither a folder nor a file under {root}. "
+                            "Fix: correct the path (relative to the config file) or remove it.")
+    return sw, warnings
+
+
+class ReloadPlanner:
+    """Which services a changed file concerns, and which folders to watch (recursive or not)."""
+
+    def __init__(self, root: Path, watches: list[ServiceWatch], config_file: Path | None = None,
+                 env_file: Path | None = None, warnings: list[str] | None = None):
+        self.root = root
+        self.watches = watches
+        self.config_file = config_file
+        self.env_file = env_file
+        self.warnings = warnings or []
+
+    @classmethod
+    def from_config(cls, config) -> "ReloadPlanner":
+        root = Path(config.root).resolve()
+        state_dir = Path(config.project.state_dir).resolve()
+        watches, warnings = [], []
+        for name in config.services():
+            if name == "redis":
+                continue
+            sw, warn = service_watch(name, config.service(name), root, state_dir)
+            warnings += warn
+            if sw is not None:
+                watches.append(sw)
+        env = config.project.env_file
+        return cls(root, watches, Path(config.path).resolve() if config.path else None,
+                   Path(env).resolve() if env else None, warnings)
+
+    def services_for(self, path: Path) -> list[str]:
+        return [w.service for w in self.watches if w.matches(path)]
+
+    def special(self, path: Path) -> str | None:
+        if path == self.config_file:
+            return "config"
+        if path == self.env_file:
+            return "env"
+        return None
+
+    def relevant(self, path: Path) -> bool:
+        return self.special(path) is not None or bool(self.services_for(path))
+
+    def wants_folder(self, folder: Path) -> bool:
+        return any(w.covers(folder) for w in self.watches)
+
+    def targets(self) -> tuple[list[Path], list[Path]]:
+        """(folders watched without recursion, folders watched recursively).
+
+        A watched folder itself is watched flat and only its wanted subfolders recursively, so an
+        ignored `.venv` or `node_modules` under it never gets an inotify watch.
+        """
+        flat: set[Path] = set()
+        deep: set[Path] = set()
+        for w in self.watches:
+            flat.update(f.parent for f in w.files)
+            for base in w.watch_roots():
+                if base.is_dir():
+                    flat.add(base)
+                    deep.update(c for c in _subfolders(base) if self.wants_folder(c))
+        for special in (self.config_file, self.env_file):
+            if special is not None and special.parent.is_dir():
+                flat.add(special.parent)
+        deep = {d for d in deep if not any(p in deep for p in d.parents)}
+        flat = {f for f in flat if not any(f == d or d in f.parents for d in deep)}
+        return sorted(flat), sorted(deep)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def describe_files(paths, root: Path, limit: int = 3) -> str:
+    names = sorted(_relative(p, root) or str(p) for p in paths)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@dataclass
+class ReloadRecord:
+    """One restart caused by file changes (what tests and benchmarks read back)."""
+
+    service: str
+    files: list[str]
+    started: float
+    ready_in: float | None = None  # None: crashed or not ready within READY_TIMEOUT
+    done: bool = False
+
+
+class Reloader:
+    """Watches files and restarts services through `Engine.reload_service`."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self.config = engine.config
+        self.planner = ReloadPlanner.from_config(engine.config)
+        self.history: list[ReloadRecord] = []
+        self.paused: set[str] = set()
+        self.armed = asyncio.Event()  # set once the watchers run (a change after this is seen)
+        self._pending: dict[str, set[Path]] = {}
+        self._dirty = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task] = {}
+        self._auto: dict[str, deque[float]] = {}
+        self._watchers: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._stop = asyncio.Event()
+        self._dispatcher: asyncio.Task | None = None
+        self._flat: set[Path] = set()
+
+    # ----- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        for warning in self.planner.warnings:
+            self._notice(f"reload: {warning}", "warning")
+        self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop(), name="reload:dispatch")
+        self._start_watchers()
+
+    async def close(self) -> None:
+        self._stop.set()
+        tasks = [*self._watchers, *self._tasks, *self._in_flight.values()]
+        if self._dispatcher is not None:
+            tasks.append(self._dispatcher)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def resume(self, names: list[str]) -> None:
+        """A manual restart ends a storm pause."""
+        for name in names:
+            self._auto.pop(name, None)
+            if name in self.paused:
+                self.paused.discard(name)
+                self._notice(f"reload: auto-reload of {name} resumed", service=name)
+
+    def _start_watchers(self) -> None:
+        self.armed.clear()
+        flat, deep = self.planner.targets()
+        self._flat = set(flat)
+        groups = [(paths, recursive) for paths, recursive in ((flat, False), (deep, True)) if paths]
+        self._armed_needed = len(groups)
+        self._armed_seen: set[int] = set()
+        loop = asyncio.get_running_loop()
+        self._watchers = [loop.create_task(self._watch(i, paths, recursive), name=f"reload:watch{i}")
+                          for i, (paths, recursive) in enumerate(groups)]
+        if not groups:
+            self.armed.set()
+
+    async def _rewatch(self) -> None:
+        old, self._watchers = self._watchers, []
+        for task in old:
+            task.cancel()
+        await asyncio.gather(*old, return_exceptions=True)
+        if not self._stop.is_set():
+            self._start_watchers()
+
+    async def _watch(self, index: int, paths: list[Path], recursive: bool) -> None:
+        polling = True if self.config.reload.polling else None  # None: watchfiles reads WATCHFILES_FORCE_POLLING
+        # watchfiles holds a batch while changes keep coming, up to `debounce`: keep that well below our
+        # quiet window, or a steady burst (a checkout) would look quiet between two batches.
+        batch_ms = max(WATCH_STEP_MS, self.config.reload.debounce_ms // 2)
+        # A stop event of its own: awatch sets it when cancelled, and a re-watch cancels only this one.
+        try:
+            async for changes in awatch(*paths, watch_filter=self._relevant, debounce=batch_ms, step=WATCH_STEP_MS,
+                                        rust_timeout=WATCH_ARMED_MS, yield_on_timeout=True, recursive=recursive,
+                                        force_polling=polling, stop_event=asyncio.Event(),
+                                        ignore_permission_denied=True):
+                if not self.armed.is_set():
+                    self._armed_seen.add(index)
+                    if len(self._armed_seen) >= self._armed_needed:
+                        self.armed.set()
+                if changes:
+                    self._on_changes(changes, recursive)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # e.g. the inotify watch limit: say how to fix it, keep the stack running
+            self._notice(f"reload: watching {describe_files(paths, self.planner.root)} failed: {exc}. "
+                         "Fix: narrow `watch` to your source folders, raise fs.inotify.max_user_watches, "
+                         "or set [reload] polling = true.", "error")
+
+    def _relevant(self, change: Change, raw: str) -> bool:
+        path = Path(raw)
+        if change == Change.added and path.parent in self._flat and path.is_dir():
+            return self.planner.wants_folder(path)
+        return self.planner.relevant(path)
+
+    # ----- changes -> batches -----------------------------------------------------------------------
+    def _on_changes(self, changes: set[tuple[Change, str]], recursive: bool) -> None:
+        new_folder = False
+        for change, raw in changes:
+            path = Path(raw)
+            if not recursive and change == Change.added and path.is_dir():
+                new_folder = True  # a new top-level source folder: watch it too
+                continue
+            kind = self.planner.special(path)
+            targets = [kind] if kind else self.planner.services_for(path)
+            for key in targets:
+                self._pending.setdefault(key, set()).add(path)
+        if new_folder:
+            self._spawn(self._rewatch())
+        if self._pending:
+            self._dirty.set()
+
+    async def _dispatch_loop(self) -> None:
+        quiet = self.config.reload.debounce_ms / 1000
+        while True:
+            await self._dirty.wait()
+            await self._quiet_window(quiet)
+            self._launch()
+
+    async def _quiet_window(self, quiet: float) -> None:
+        """Trailing edge: return once no change came for `quiet` s (or MAX_BATCH_WAIT passed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(MAX_BATCH_WAIT, quiet)
+        while True:
+            self._dirty.clear()
+            remaining = min(quiet, deadline - loop.time())
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._dirty.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
+
+    def _launch(self) -> None:
+        """Start a restart for every pending service that has none in flight; the rest wait their turn."""
+        for kind in ("config", "env"):
+            files = self._pending.pop(kind, None)
+            if files:
+                for name in (self._reload_config() if kind == "config" else self._reload_env()):
+                    self._pending.setdefault(name, set()).update(files)
+        ready = {n: f for n, f in self._pending.items() if n not in self._in_flight}
+        for name in ready:
+            del self._pending[name]
+        ready = {n: f for n, f in ready.items() if self._allowed(n)}
+        if not ready:
+            return
+        files = set().union(*ready.values())
+        order = [n for n in self.engine.services if n in ready]
+        self._notice(f"reload: {describe_files(files, self.planner.root)} changed -> restarting {', '.join(order)}")
+        for name in order:
+            record = ReloadRecord(name, sorted(map(str, ready[name])), time.monotonic())
+            self.history.append(record)
+            self._in_flight[name] = asyncio.get_running_loop().create_task(self._restart(record))
+
+    def _allowed(self, name: str) -> bool:
+        """Storm guard: more than storm_limit automatic restarts within a minute pauses the service."""
+        if name in self.paused or name not in self.engine.services:
+            return False
+        now = time.monotonic()
+        times = self._auto.setdefault(name, deque())
+        while times and now - times[0] > STORM_WINDOW:
+            times.popleft()
+        if len(times) >= self.config.reload.storm_limit:
+            self.paused.add(name)
+            self._notice(f"reload: {name} was restarted {len(times)} times within a minute by file changes; "
+                         f"auto-reload of {name} is paused. Fix: find the file written in a loop and add it "
+                         f"to [{name}] watch_ignore, then `devstack restart {name}` resumes auto-reload.",
+                         "warning", name)
+            return False
+        times.append(now)
+        return True
+
+    async def _restart(self, record: ReloadRecord) -> None:
+        name = record.service
+        try:
+            record.ready_in = await self.engine.reload_service(name, READY_TIMEOUT)
+            if record.ready_in is not None:
+                self._notice(f"{name} ready again in {record.ready_in:.2f} s", service=name)
+            elif name in self.engine.services:
+                self._notice(f"reload: {name} did not come back ({self.engine.services[name].state.value}); "
+                             f"its log shows why. Saving a file retries at once.", "error", name)
+        finally:
+            record.done = True
+            self._in_flight.pop(name, None)
+            if name in self._pending:
+                self._dirty.set()  # changes arrived meanwhile: exactly one follow-up
+
+    # ----- env file and devstack.toml ---------------------------------------------------------------
+    def _app_services(self) -> list[str]:
+        return [n for n in self.engine.services if n != "redis"]
+
+    def _reload_env(self) -> list[str]:
+        env_file = self.engine.config.project.env_file
+        try:
+            self.engine.env_file_vars = parse_env_file(Path(env_file)) if env_file else {}
+        except ConfigError as exc:
+            self._notice(f"reload: {exc} The services keep their current environment.", "error")
+            return []
+        return self._app_services()
+
+    def _reload_config(self) -> list[str]:
+        """Re-read devstack.toml; return the services whose settings (argv, env, cwd) changed."""
+        engine, previous = self.engine, self.engine.config
+        try:
+            new = load_config(previous.path, Path.cwd())
+            env_file = new.project.env_file
+            env_vars = parse_env_file(Path(env_file)) if env_file else {}
+        except ConfigError as exc:
+            self._notice(f"reload: {exc} The stack keeps running with the previous settings.", "error")
+            return []
+        names = [n for n in self._app_services() if n in new.services()]
+        before = {n: _fingerprint(engine.spec_for(n)) for n in names}
+        old_env, engine.config, engine.env_file_vars = engine.env_file_vars, new, env_vars
+        try:
+            changed = [n for n in names if _fingerprint(engine.spec_for(n)) != before[n]]
+        except Exception as exc:  # a setting the running stack cannot apply: keep the old one
+            engine.config, engine.env_file_vars = previous, old_env
+            self._notice(f"reload: cannot apply the new configuration ({exc}); keeping the previous one.", "error")
+            return []
+        self._report_unapplied(previous, new)
+        self.config = new
+        self.planner = ReloadPlanner.from_config(new)
+        self._spawn(self._rewatch())
+        if not changed:
+            self._notice("reload: configuration re-read; no service's settings changed")
+        return changed
+
+    def _report_unapplied(self, old, new) -> None:
+        added = [n for n in new.services() if n not in self.engine.services]
+        removed = [n for n in self._app_services() if n not in new.services()]
+        if added or removed:
+            self._notice(f"reload: services {'added' if added else 'removed'} in the configuration "
+                         f"({', '.join(added or removed)}) take effect at the next `devstack up`.", "warning")
+        if old.redis != new.redis or old.project.state_dir != new.project.state_dir:
+            self._notice("reload: [redis] and [project] state_dir changes take effect at the next `devstack up`.",
+                         "warning")
+
+    # ----- helpers ----------------------------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _notice(self, text: str, level: str = "info", service: str | None = None) -> None:
+        self.engine.bus.emit(Notice(text, level, service))
+
+
+def _fingerprint(spec) -> tuple:
+    return tuple(spec.argv), tuple(sorted(spec.env.items())), str(spec.cwd), spec.stop_timeout
+
+
+def stale_unacked(broker_url: str, live_since: float | None, requeue: bool = False) -> int:
+    """Count (or requeue) the messages in `unacked` delivered before `live_since` (the live worker's start).
+
+    After a killed worker generation those belong to no one: the live generation only holds messages
+    delivered after it started. None means no worker runs, so every entry is stale.
+    """
+    import redis
+
+    from .broker import QueueInspector
+    from .errors import DevstackError
+
+    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
+    client = redis.Redis.from_url(broker_url, socket_timeout=5)
+    try:
+        inspector = QueueInspector(client)
+        held = {t.decode() if isinstance(t, bytes) else t for t in client.hkeys(inspector.unacked_key)}
+        delivered = client.zrange(inspector.unacked_index_key, 0, -1, withscores=True)
+        tags = [tag for tag in (t.decode() if isinstance(t, bytes) else t for t, when in delivered
+                                if live_since is None or when < live_since) if tag in held]
+        if not requeue:
+            return len(tags)
+        if live_since is None:
+            return inspector.requeue_unacked()
+        # The public requeue_unacked() takes every entry, including what the live worker holds.
+        bindings = inspector._bindings()
+        return sum(inspector._requeue_one(tag, bindings, None) for tag in tags)
+    finally:
+        client.close()
