@@ -1,0 +1,100 @@
+"""ReloadPlanner: which services a changed file concerns, and which folders get a watch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from devstack.config import parse_config
+from devstack.reload import ReloadPlanner, describe_files, glob_regex
+
+
+def planner(root: Path, **tables) -> ReloadPlanner:
+    data = {"project": {"env_file": ""}, "api": {"app": "app:app"}, "worker": {"app": "app:celery"}, **tables}
+    (root / "devstack.toml").write_text("")
+    config = parse_config(data, root=root, path=root / "devstack.toml", source="devstack.toml", cwd=root)
+    return ReloadPlanner.from_config(config)
+
+
+def tree(root: Path, *paths: str) -> None:
+    for p in paths:
+        f = root / p
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("")
+
+
+def test_glob_regex():
+    assert glob_regex("*.py").match("a.py") and not glob_regex("*.py").match("x/a.py")
+    assert glob_regex("app/**/*.html").match("app/t/x/a.html")
+    assert glob_regex("app/**/*.html").match("app/a.html")
+    assert glob_regex("a?c").match("abc") and not glob_regex("a?c").match("a/c")
+
+
+def test_defaults_python_only_everything_but_ignored(tmp_path):
+    tree(tmp_path, "app/tasks.py", ".venv/lib/x.py", "node_modules/m/x.py", "docs/a.md")
+    p = planner(tmp_path)
+    assert p.services_for(tmp_path / "app" / "tasks.py") == ["api", "worker", "beat"]
+    assert p.services_for(tmp_path / "top.py") == ["api", "worker", "beat"]
+    for ignored in (".venv/lib/x.py", "node_modules/m/x.py", "app/__pycache__/t.py", ".git/x.py",
+                    ".devstack/logs/x.py", "docs/a.md", "app/.#tasks.py", "app/tasks.py~", "pkg.egg-info/x.py"):
+        assert p.services_for(tmp_path / ignored) == [], ignored
+
+
+def test_redis_and_processes_watch_nothing_by_default(tmp_path):
+    p = planner(tmp_path, process={"web": {"command": "npm run dev"}})
+    assert "web" not in p.services_for(tmp_path / "x.py")
+    assert "redis" not in p.services_for(tmp_path / "x.py")
+
+
+def test_targets_skip_ignored_folders(tmp_path):
+    tree(tmp_path, "app/a.py", "lib/b.py", ".venv/lib/x.py", "node_modules/m/x.js", ".git/HEAD")
+    flat, deep = planner(tmp_path).targets()
+    assert flat == [tmp_path]
+    assert deep == [tmp_path / "app", tmp_path / "lib"]
+
+
+def test_explicit_watch_folders_globs_and_extensions(tmp_path):
+    tree(tmp_path, "api/views.py", "api/templates/i.html", "worker/tasks.py", "settings.yaml")
+    p = planner(tmp_path, api={"app": "app:app", "watch": ["api", "settings.yaml"], "watch_extensions": ["html"]},
+                worker={"app": "app:celery", "watch": ["worker/**/*.py"]}, beat={"enabled": False})
+    assert p.services_for(tmp_path / "api" / "views.py") == ["api"]
+    assert p.services_for(tmp_path / "api" / "templates" / "i.html") == ["api"]
+    assert p.services_for(tmp_path / "settings.yaml") == ["api"]
+    assert p.services_for(tmp_path / "worker" / "tasks.py") == ["worker"]
+    assert p.services_for(tmp_path / "worker" / "deep" / "x.py") == ["worker"]
+    assert p.services_for(tmp_path / "other.py") == []
+    flat, deep = p.targets()
+    assert tmp_path / "api" in flat + deep and tmp_path / "worker" in flat + deep
+
+
+def test_watch_ignore_names_and_paths(tmp_path):
+    tree(tmp_path, "app/a.py", "app/generated/g.py", "scratch/s.py")
+    p = planner(tmp_path, worker={"app": "app:celery", "watch_ignore": ["generated", "scratch/*"]})
+    assert "worker" not in p.services_for(tmp_path / "app" / "generated" / "g.py")
+    assert "worker" not in p.services_for(tmp_path / "scratch" / "s.py")
+    assert "worker" in p.services_for(tmp_path / "app" / "a.py")
+    assert "api" in p.services_for(tmp_path / "scratch" / "s.py")  # ignore is per service
+
+
+def test_empty_watch_disables_a_service(tmp_path):
+    p = planner(tmp_path, beat={"app": "app:celery", "watch": []})
+    assert p.services_for(tmp_path / "x.py") == ["api", "worker"]
+
+
+def test_missing_watch_entry_is_a_warning(tmp_path):
+    p = planner(tmp_path, api={"app": "app:app", "watch": ["nope"]})
+    assert any("'nope'" in w and "Fix:" in w for w in p.warnings)
+
+
+def test_config_and_env_files_are_special(tmp_path):
+    (tmp_path / ".env").write_text("A=1\n")
+    data = {"project": {"env_file": ".env"}, "api": {"app": "a:app"}, "worker": {"app": "a:celery"}}
+    (tmp_path / "devstack.toml").write_text("")
+    config = parse_config(data, root=tmp_path, path=tmp_path / "devstack.toml", source="devstack.toml", cwd=tmp_path)
+    p = ReloadPlanner.from_config(config)
+    assert p.special(tmp_path / "devstack.toml") == "config"
+    assert p.special(tmp_path / ".env") == "env"
+    assert p.relevant(tmp_path / ".env") and not p.relevant(tmp_path / "x.txt")
+
+
+def test_describe_files(tmp_path):
+    files = [tmp_path / f"m{i}.py" for i in range(5)]
+    assert describe_files(files, tmp_path) == "m0.py, m1.py, m2.py and 2 more"
