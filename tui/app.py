@@ -310,7 +310,13 @@ class DevstackApp(App[int]):
 
     # ----- quitting ----------------------------------------------------------------------------------
     def request_quit(self) -> None:
-        """From SIGTERM/SIGHUP or `devstack down`: the same orderly stop as `q`."""
+        """From SIGTERM/SIGHUP or `devstack down`: the same orderly stop as `q`.
+
+        Posted as a message: a signal handler runs outside the app's context (no active app)."""
+        if not self._stopping:
+            self.call_later(self.request_quit_now)
+
+    def request_quit_now(self) -> None:
         if not self._stopping:
             self.action_quit_stack()
 

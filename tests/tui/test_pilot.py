@@ -30,8 +30,8 @@ async def test_w_restarts_the_worker_with_a_new_pid(tmp_path):
         await until(lambda: worker(engine).pid not in (None, old) and worker(engine).state == State.READY,
                     30, "a new worker pid, ready")
         new = worker(engine).pid
-        await until(lambda: cell(app, "processes", "worker", "pid") == str(new), 5, "the new pid in the list")
-        assert "ready" in cell(app, "processes", "worker", "state")
+        await until(lambda: cell(app, "processes", "worker", "pid") == str(new)
+                    and cell(app, "processes", "worker", "state") == "ready", 5, "the new pid, ready, in the list")
 
 
 async def test_s_toggles_the_solo_pool_and_the_badge(tmp_path):
