@@ -226,6 +226,8 @@ class Context:
             found.add(self.config.redis.password)
         for _where, env, _eff in self.layers():
             for key, value in env.items():
+                if not any(word in key.upper() for word in ("REDIS", "CELERY", "BROKER")):
+                    continue  # masking every *_PASSWORD of the shell would also hit short, common strings
                 if key.endswith("PASSWORD") and value:
                     found.add(value)
                 elif "://" in str(value):
@@ -236,7 +238,9 @@ class Context:
                             pw = None
                         if pw:
                             found |= {pw, unquote(pw)}
-        return found | {quote(s, safe="") for s in found}
+        # A secret of one or two characters would turn every such character of the report into ***;
+        # doctor never prints a password anyway, URLs are masked by shape.
+        return {s for s in found | {quote(s, safe="") for s in found} if len(s) >= 3}
 
     def probe(self, host: str, port: int, password: str | None) -> str:
         """"ok" or describe_redis_error()'s words for a PING with this password (cached)."""
