@@ -87,16 +87,16 @@ class DevstackApp(App[int]):
                 yield TaskFeed(id="tasks")
         yield Footer()
 
-    @property
-    def logs(self) -> LogView:
-        return self.query_one(LogView)
-
-    @property
-    def processes(self) -> ProcessTable:
-        return self.query_one(ProcessTable)
-
     def on_mount(self) -> None:
-        self.query_one(ProcessTable).border_title = "processes"
+        # Kept as attributes: timers and engine callbacks may still fire while the DOM is torn down.
+        self.logs = self.query_one(LogView)
+        self.processes = self.query_one(ProcessTable)
+        self.task_feed = self.query_one(TaskFeed)
+        self.debug_input = self.query_one(DebugInput)
+        self.stack_header = self.query_one(StackHeader)
+        self.redis_panel = self.query_one(RedisPanel)
+        self.queues_panel = self.query_one(QueuesPanel)
+        self.processes.border_title = "processes"
         self._unsubscribe = self.source.subscribe(self._on_event)
         self.set_interval(FLUSH_SECONDS, self._flush_buffers)
         self.set_interval(1.0, self._mark_dirty)  # uptimes and backoff countdowns move
@@ -127,7 +127,7 @@ class DevstackApp(App[int]):
             self._states_dirty = True
             if event.service == "worker" and event.state != State.READY:
                 self._pdb_prompted = False
-                self.query_one(DebugInput).deactivate()
+                self.debug_input.deactivate()
         elif isinstance(event, Notice):
             self.logs.feed(event.service or DEVSTACK, f"[{DEVSTACK}] {event.text}" if event.service else event.text)
             if event.level in ("warning", "error"):
@@ -138,16 +138,16 @@ class DevstackApp(App[int]):
 
     def _flush_buffers(self) -> None:
         self.logs.flush()
-        self.query_one(TaskFeed).flush()
+        self.task_feed.flush()
         if self._pdb_prompted and self.source.header().solo:
             self._pdb_prompted = False
-            self.query_one(DebugInput).activate()
+            self.debug_input.activate()
         if not self._states_dirty:
             return
         self._states_dirty = False
         rows = self.source.services()
         self.processes.show(rows, getattr(self, "_usage", {}), self.source.now())
-        self.query_one(StackHeader).show(self.source.header())
+        self.stack_header.show(self.source.header())
         if isinstance(self.screen, StoppingScreen):
             self.screen.show(rows)
         if self.source.redis_ready and not self._polling:
@@ -155,7 +155,7 @@ class DevstackApp(App[int]):
             self._broker_poll()
         if self.source.redis_ready and not self._feed_started:
             self._feed_started = True
-            self.run_worker(self.source.task_events(self.query_one(TaskFeed).add), name="task-feed",
+            self.run_worker(self.source.task_events(self.task_feed.add), name="task-feed",
                             exit_on_error=False)
 
     # ----- polls: one at a time, the next scheduled when the previous finished -------------------
@@ -175,9 +175,9 @@ class DevstackApp(App[int]):
 
     def _broker_polled(self, stats, queues) -> None:
         if stats is not None:
-            self.query_one(RedisPanel).show(stats)
+            self.redis_panel.show(stats)
         if queues is not None:
-            self.query_one(QueuesPanel).show(queues)
+            self.queues_panel.show(queues)
         if not self._stopping:
             self.set_timer(self.source.poll_seconds, self._broker_poll)
 
@@ -288,7 +288,7 @@ class DevstackApp(App[int]):
             self.processes.focus()
 
     def action_purge(self) -> None:
-        queue = self.query_one(QueuesPanel).selected
+        queue = self.queues_panel.selected
         if queue is None:
             self.notify("no queue selected", severity="warning")
             return
