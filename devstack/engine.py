@@ -129,9 +129,6 @@ class Engine:
     # ----- start-up ---------------------------------------------------------------------------------
     async def start(self) -> None:
         """Prepare state, launch Redis, then every other service as soon as what it needs is ready."""
-        loop = asyncio.get_running_loop()
-        # Warm the import used by the worker ping while Redis boots (it costs ~0.3 s otherwise).
-        loop.run_in_executor(None, importlib.import_module, "celery")
         prepare_state_dir(self.state_dir)
         self._lock = StackLock(self.state_dir)
         self._lock.acquire()
@@ -177,6 +174,7 @@ class Engine:
             else:
                 self._spawn_task(self._start_when_ready(service))
         self._spawn_task(self._read_redis_version())
+        self._spawn_task(self._warm_ping_import())
         if self.config.reload.enabled:
             from .reload import Reloader
 
@@ -232,6 +230,13 @@ class Engine:
             return None
         return (f"{spec.name}: command {exe!r} was not found on PATH. Fix: install it in the environment "
                 f"devstack runs in (e.g. `pip install {exe}`), or set the full path in the service's `command`.")
+
+    async def _warm_ping_import(self) -> None:
+        """Import celery (for the worker's readiness ping) once the apps are spawned, not before: on a
+        2-core laptop an import competing with the spawns delays the whole start."""
+        if "worker" in self.services:
+            await asyncio.sleep(0.05)
+            await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "celery")
 
     async def _read_redis_version(self) -> None:
         await self.services["redis"].wait_ready()
