@@ -113,7 +113,7 @@ class DevstackApp(App[int]):
         except DevstackError as exc:
             self.start_error = exc.message
             self.logs.feed(DEVSTACK, f"cannot start the stack: {exc.message}")
-            self.notify(exc.message, title="cannot start the stack", severity="error", timeout=30)
+            self.notify(exc.message, title="cannot start the stack", severity="error", timeout=30, markup=False)
             return
         self._usage_poll()
 
@@ -131,7 +131,7 @@ class DevstackApp(App[int]):
         elif isinstance(event, Notice):
             self.logs.feed(event.service or DEVSTACK, f"[{DEVSTACK}] {event.text}" if event.service else event.text)
             if event.level in ("warning", "error"):
-                self.notify(event.text, severity="error" if event.level == "error" else "warning", timeout=8)
+                self.notify(event.text, severity="error" if event.level == "error" else "warning", timeout=8, markup=False)
 
     def _mark_dirty(self) -> None:
         self._states_dirty = True
@@ -226,7 +226,7 @@ class DevstackApp(App[int]):
             try:
                 await coro
             except DevstackError as exc:
-                self.notify(exc.message, title=what, severity="error")
+                self.notify(exc.message, title=what, severity="error", markup=False)
         self.run_worker(run(), group="commands", exit_on_error=False)
 
     def _selected_service(self) -> str | None:

@@ -187,5 +187,5 @@ class LogView(Vertical):
                 log.scroll_to(y=max(0, i - log.size.height // 2), animate=False)
                 self._update_status()
                 return True
-        self.app.notify(f"no more matches for {self.term!r}", timeout=2)
+        self.app.notify(f"no more matches for {self.term!r}", timeout=2, markup=False)
         return False
