@@ -785,8 +785,8 @@ def _import_error(line: str) -> Diagnosis | None:
                          f"missing package ({what.split('.')[0]}) in the environment devstack runs the app with, "
                          "or correct the module path in [api] app / [worker] app and the service's cwd.")
     if "Unable to load celery application" in line or re.search(r"Could not import '[^']+'", line):
-        return Diagnosis("import:app", f"the app could not be loaded: {line.strip()[:160]}. Fix: check [api] app "
-                                       "/ [worker] app (module:attribute) and the service's cwd.")
+        return Diagnosis("import:app", f"the app could not be loaded: {line.strip()[:160].rstrip('.')}. Fix: check "
+                                       "[api] app / [worker] app (module:attribute) and the service's cwd.")
     return None
 
 
@@ -834,4 +834,7 @@ class LogDiagnoser:
         if found is None or (event.service, found.key) in self.seen:
             return
         self.seen.add((event.service, found.key))
-        self.notify(found.text, "warning", event.service)
+        service = event.service
+        key = f"[{service}] app" if service in ("api", "worker", "beat") else f"[process.{service}] command"
+        text = found.text.replace("[api] app / [worker] app", key).replace("[api] app /[worker] app", key)
+        self.notify(f"{service}: {text}", "warning", service)
