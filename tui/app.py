@@ -30,6 +30,7 @@ from .redis_panel import RedisPanel
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.messages import QueueMessagesScreen
+from .screens.rdb import RDB_ENDED, RdbOffer, RdbScreen, parse_rdb
 from .screens.stopping import StoppingScreen
 from .tasks import TaskFeed
 
@@ -55,6 +56,7 @@ class DevstackApp(App[int]):
         Binding("f,end", "follow", "Follow"),
         Binding("c", "clear_log", "Clear"),
         Binding("p", "purge", "Purge queue"),
+        Binding("d", "remote_debug", "rdb", tooltip="Open the waiting celery.contrib.rdb session"),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "escape", show=False),
         Binding("q", "quit_stack", "Quit", priority=False),
@@ -68,6 +70,8 @@ class DevstackApp(App[int]):
         self.start_error: str | None = None
         self._states_dirty = True
         self._pdb_prompted = False
+        self.rdb_offers: dict[int, RdbOffer] = {}  # port -> a celery.contrib.rdb session waiting for a client
+        self._rdb_new: list[RdbOffer] = []
         self._stopping = False
         self._feed_started = False
         self._polling = False
@@ -85,7 +89,7 @@ class DevstackApp(App[int]):
                 yield LogView(self.max_lines, id="logs")
                 yield DebugInput(id="pdb")
                 yield TaskFeed(id="tasks")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # Kept as attributes: timers and engine callbacks may still fire while the DOM is torn down.
@@ -123,6 +127,8 @@ class DevstackApp(App[int]):
             self.logs.feed(event.service, event.text)
             if event.service == "worker" and PDB_PROMPT in event.text:
                 self._pdb_prompted = True
+            if "Remote Debugger:" in event.text:
+                self._on_rdb_line(event.service, event.text)
         elif isinstance(event, StateChanged):
             self._states_dirty = True
             if event.service == "worker" and event.state != State.READY:
@@ -133,6 +139,17 @@ class DevstackApp(App[int]):
             if event.level in ("warning", "error"):
                 self.notify(event.text, severity="error" if event.level == "error" else "warning", timeout=8, markup=False)
 
+    def _on_rdb_line(self, service: str, text: str) -> None:
+        offer = parse_rdb(service, text)
+        if offer is not None:
+            self.rdb_offers[offer.port] = offer
+            self._rdb_new.append(offer)
+            return
+        ended = RDB_ENDED.search(text)
+        if ended:
+            self.rdb_offers.pop(int(ended.group(1)), None)
+            self.refresh_bindings()
+
     def _mark_dirty(self) -> None:
         self._states_dirty = True
 
@@ -141,7 +158,13 @@ class DevstackApp(App[int]):
         self.task_feed.flush()
         if self._pdb_prompted and self.source.header().solo:
             self._pdb_prompted = False
-            self.debug_input.activate()
+            self._show_worker_at_breakpoint()
+        if self._rdb_new:
+            offers, self._rdb_new = self._rdb_new, []
+            for offer in offers:
+                self.notify(f"{offer.service} waits in celery.contrib.rdb on {offer.host}:{offer.port}. "
+                            "Press d to debug it here.", title="remote debugger", severity="warning", timeout=15)
+            self.refresh_bindings()
         if not self._states_dirty:
             return
         self._states_dirty = False
@@ -157,6 +180,15 @@ class DevstackApp(App[int]):
             self._feed_started = True
             self.run_worker(self.source.task_events(self.task_feed.add), name="task-feed",
                             exit_on_error=False)
+
+    def _show_worker_at_breakpoint(self) -> None:
+        """`(Pdb)` in a solo worker: its pane, following, so the answer to each command is visible."""
+        if "worker" in self.processes.rows and self.processes.selected != "worker":
+            self.processes.move_cursor(row=self.processes.get_row_index("worker"))
+        self.logs.select("worker")
+        self.logs.follow()
+        self.call_after_refresh(self.logs.follow)  # again once the pane shown has its size
+        self.debug_input.activate()
 
     # ----- polls: one at a time, the next scheduled when the previous finished -------------------
     @work(thread=True, group="broker", exit_on_error=False)
@@ -278,6 +310,22 @@ class DevstackApp(App[int]):
     def action_clear_log(self) -> None:
         self.logs.clear()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remote_debug" and not self.rdb_offers:
+            return None  # shown dimmed in the footer until a debugger waits
+        return True
+
+    def action_remote_debug(self) -> None:
+        if isinstance(self.screen, RdbScreen):
+            return
+        if not self.rdb_offers:
+            self.notify("no celery.contrib.rdb session is waiting (a task calls rdb.set_trace())", severity="warning")
+            return
+        offer = list(self.rdb_offers.values())[-1]
+        self.rdb_offers.pop(offer.port)  # rdb takes one client; the session's end closes the screen
+        self.refresh_bindings()
+        self.push_screen(RdbScreen(offer))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -342,7 +390,7 @@ class DevstackApp(App[int]):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and binding.description and binding.action != "quit_stack":
-                yield SystemCommand(binding.description, f"key {binding.key}",
+                yield SystemCommand(binding.tooltip or binding.description, f"key {binding.key}",
                                     lambda action=binding.action: self.run_action(action))
 
 

@@ -208,6 +208,11 @@ def enqueue_debug():
     return _enqueue(demo_tasks.debug, _arg("x", 21, _number))
 
 
+@api.route("/tasks/rdb", methods=["GET", "POST"])
+def enqueue_rdb():
+    return _enqueue(demo_tasks.rdb, _arg("x", 21, _number))
+
+
 @api.get("/tasks/<task_id>")
 def task_status(task_id: str):
     res = AsyncResult(task_id, app=current_app.extensions["celery"])

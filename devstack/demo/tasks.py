@@ -25,6 +25,7 @@ TASK_QUEUES: dict[str, str] = {
     "demo.tick": "celery",
     "demo.echo": "celery",
     "demo.debug": "celery",
+    "demo.rdb": "celery",
 }
 
 LAST_TICK_KEY = "demo:last_tick"
@@ -72,4 +73,14 @@ def echo(text):
 def debug(x):
     # Under `-P solo` pdb reads the worker's stdin (devstack keeps a pipe to it); under prefork: BdbQuit.
     breakpoint()
+    return x * 2
+
+
+@shared_task(name="demo.rdb")
+def rdb(x):
+    # Celery's remote debugger: works under any pool; prints "Remote Debugger:<port>: Ready to connect: ..."
+    # and waits for one TCP client (the TUI's `d`, or telnet). CELERY_RDB_PORT sets the base port.
+    from celery.contrib import rdb as remote
+
+    remote.set_trace()
     return x * 2

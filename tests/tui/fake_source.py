@@ -48,6 +48,7 @@ class FakeSource:
         self.subscribers = []
         self.solo = False
         self.sent: list[tuple[str, str]] = []
+        self.purged: list[str] = []
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -93,6 +94,7 @@ class FakeSource:
         return [m for m in MESSAGES if m.queue == queue]
 
     def purge(self, queue) -> int:
+        self.purged.append(queue)
         return 2
 
     def usage(self):

@@ -1,12 +1,18 @@
 """Fast pilot tests of log-pane behaviour (search, follow/pause, clear, solo badge, pdb line) on FakeSource."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from devstack.events import LogLine
 from tui.app import DevstackApp
 from tui.debug_input import DebugInput
 from tui.header import StackHeader
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.screens.messages import QueueMessagesScreen
+from tui.screens.rdb import RdbScreen
 
 from .fake_source import FakeSource
 from .helpers import SIZE, select_row, until
@@ -73,3 +79,93 @@ async def test_pdb_line_appears_only_in_solo_mode():
         await pilot.press("p", "space", "x", "enter", "c", "enter")
         assert source.sent == [("worker", "p x"), ("worker", "c")]
         assert not debug.has_class("-active")
+
+
+async def test_pdb_prompt_selects_the_worker_pane_and_follows():
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        for i in range(300):
+            source.emit(LogLine("worker", f"worker line {i}"))
+        await select_row(pilot, "processes", "worker")
+        pane = app.logs.pane("worker")
+        await until(lambda: pane.line_count >= 300, 5, "300 worker lines")
+        pane.scroll_home(animate=False)  # the reader scrolled up: following is paused
+        await until(lambda: "PAUSED" in str(app.logs.query_one("#log-status").render()), 2, "paused")
+        await select_row(pilot, "processes", "api")
+        await pilot.press("s")
+        await until(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
+        source.emit(LogLine("worker", "> /app/tasks.py(42)debug()"))
+        source.emit(LogLine("worker", "(Pdb) "))
+        debug = app.query_one(DebugInput)
+        await until(lambda: debug.has_class("-active"), 2, "the pdb line")
+        assert app.processes.selected == "worker" and app.logs.current == "worker"
+        await until(lambda: pane.is_vertical_scroll_end and pane.lines[-1] == "(Pdb) ", 2,
+                    "the worker pane following, the prompt visible")
+        await until(lambda: "following" in str(app.logs.query_one("#log-status").render()), 2, "following")
+
+
+async def test_q_on_the_help_screen_quits():
+    app = DevstackApp(FakeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpScreen), 2, "the help screen")
+        await pilot.press("q")
+        await until(lambda: app._stopping, 2, "the stack stopping")
+    assert app.return_code == 0
+
+
+async def test_p_on_the_messages_screen_purges_the_queue_shown():
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "queues", "celery")  # the panel's selection is another queue
+        app.push_screen(QueueMessagesScreen(source, "mail"))
+        screen = await until(lambda: isinstance(app.screen, QueueMessagesScreen) and app.screen, 2, "messages")
+        await until(lambda: screen.query("#messages") and screen.query_one("#messages").row_count == 3, 5,
+                    "three messages")
+        await pilot.press("p")
+        confirm = await until(lambda: isinstance(app.screen, ConfirmScreen) and app.screen, 2, "the confirmation")
+        assert "'mail'" in confirm.question and "2 ready message(s)" in confirm.question
+        await pilot.press("y")
+        await until(lambda: source.purged == ["mail"], 2, "mail purged")
+        assert isinstance(app.screen, QueueMessagesScreen)
+
+
+async def test_rdb_banner_offers_d_and_the_screen_talks_to_the_port():
+    """A stand-in for celery.contrib.rdb: one TCP client, a (Pdb) prompt, answers, hangs up after `c`."""
+    received: list[str] = []
+
+    async def debugger(reader, writer):
+        writer.write(b"> /app/tasks.py(9)rdb()\n-> return x * 2\n(Pdb) ")
+        while line := (await reader.readline()).decode().strip():
+            received.append(line)
+            if line == "c":
+                break
+            writer.write(b"21\n(Pdb) " if line == "p x" else b"*** unknown\n(Pdb) ")
+        writer.close()
+
+    server = await asyncio.start_server(debugger, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    source = FakeSource()
+    app = DevstackApp(source)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("d")  # nothing waits yet: a warning, no screen
+            assert not isinstance(app.screen, RdbScreen)
+            source.emit(LogLine("worker", f"[... WARNING/ForkPoolWorker-1] Remote Debugger:{port}: Ready to "
+                                          f"connect: telnet 127.0.0.1 {port}"))
+            await until(lambda: port in app.rdb_offers, 2, "the offer")
+            await until(lambda: any("Press d" in n.message for n in app._notifications), 2, "the notification")
+            await pilot.press("d")
+            screen = await until(lambda: isinstance(app.screen, RdbScreen) and app.screen, 2, "the rdb screen")
+            log = screen.query_one("#rdb-log")
+            await until(lambda: "(Pdb) " in log.lines, 5, "the prompt")
+            await pilot.press("p", "space", "x", "enter")
+            await until(lambda: "21" in log.lines, 5, "21 from the debugger")
+            await pilot.press("c", "enter")
+            await until(lambda: not isinstance(app.screen, RdbScreen), 5, "the screen closed on hang-up")
+            assert received == ["p x", "c"]
+            assert not app.rdb_offers
+    finally:
+        server.close()

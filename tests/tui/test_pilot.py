@@ -12,7 +12,10 @@ from tui.processes import ProcessTable
 from tui.redis_panel import RedisPanel
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.messages import QueueMessagesScreen
+from tui.screens.rdb import RdbScreen
 from tui.tasks import TaskFeed
+
+from tests.stack import free_port
 
 from .helpers import cell, demo_tui, select_row, send_tasks, until
 
@@ -73,11 +76,24 @@ async def test_queue_counts_messages_screen_and_purge(tmp_path):
         await until(lambda: table.row_count == 3, 10, "3 decoded messages")
         assert str(table.get_row_at(0)[1]) == "demo.send_mail"
         assert "u0@example.com" in str(table.get_row_at(0)[3])
-        await pilot.press("escape")
 
+        # `p` on the messages screen purges the queue shown.
         await pilot.press("p")
         confirm = await until(lambda: isinstance(app.screen, ConfirmScreen) and app.screen, 5, "the purge modal")
         assert "3 ready message(s)" in confirm.question and "'mail'" in confirm.question
+        await pilot.press("y")
+        await until(lambda: app.screen is screen and table.row_count == 0, 10, "the messages screen empty")
+        await until(lambda: cell(app, "queues", "mail", "ready") == "0", 10, "the mail queue empty")
+        await pilot.press("escape")
+
+        # `p` on the main screen purges the queue selected in the panel.
+        await asyncio.to_thread(send_tasks, engine, *[("demo.send_mail", (f"v{i}@example.com",),
+                                                       {"queue": "mail"}) for i in range(2)])
+        await until(lambda: cell(app, "queues", "mail", "ready") == "2", 10, "2 ready messages in mail")
+        await select_row(pilot, "queues", "mail")
+        await pilot.press("p")
+        confirm = await until(lambda: isinstance(app.screen, ConfirmScreen) and app.screen, 5, "the purge modal")
+        assert "2 ready message(s)" in confirm.question and "'mail'" in confirm.question
         await pilot.press("y")
         await until(lambda: cell(app, "queues", "mail", "ready") == "0", 10, "the mail queue empty")
 
@@ -124,5 +140,25 @@ async def test_pdb_in_solo_mode_through_the_input_line(tmp_path):
                     10, "pdb printing 21")
         await pilot.press("c", "enter")
         await until(lambda: not debug.has_class("-active"), 5, "the input line hidden after c")
+        await until(lambda: any("succeeded" in line and "42" in line for line in pane.lines), 10,
+                    "the task finishing with 42")
+
+
+async def test_rdb_session_through_the_d_screen(tmp_path):
+    """A real task calls celery.contrib.rdb.set_trace(); `d` connects to its port, `p x` answers 21, `c` ends it."""
+    port = free_port()
+    async with demo_tui(tmp_path, worker=f'env = {{ CELERY_RDB_PORT = "{port}" }}') as (app, pilot, engine):
+        await asyncio.to_thread(send_tasks, engine, ("demo.rdb", (21,), None))
+        await until(lambda: app.rdb_offers, 20, "the rdb banner in the worker's log")
+        await until(lambda: any("Press d" in n.message for n in app._notifications), 2, "the offer")
+        await pilot.press("d")
+        screen = await until(lambda: isinstance(app.screen, RdbScreen) and app.screen, 5, "the rdb screen")
+        log = screen.query_one("#rdb-log")
+        await until(lambda: any(line.startswith("(Pdb)") for line in log.lines), 10, "the (Pdb) prompt")
+        await pilot.press("p", "space", "x", "enter")
+        await until(lambda: "21" in log.lines, 10, "pdb printing 21")
+        await pilot.press("c", "enter")
+        await until(lambda: not isinstance(app.screen, RdbScreen), 10, "the screen closed when rdb hung up")
+        pane = app.logs.pane("worker")
         await until(lambda: any("succeeded" in line and "42" in line for line in pane.lines), 10,
                     "the task finishing with 42")

@@ -20,8 +20,9 @@ KEYS: list[tuple[str, str]] = [
     ("f / End", "follow the log again (scrolling up pauses it)"),
     ("c", "clear the shown log pane (the log file keeps everything)"),
     ("Enter", "on a queue: show its messages"),
-    ("p", "purge the selected queue (asks first)"),
-    ("Esc", "close a screen, the search box or the pdb line"),
+    ("p", "purge the selected queue, or on a queue's messages the queue shown (asks first)"),
+    ("d", "open the waiting celery.contrib.rdb session here (offered when a task calls rdb.set_trace())"),
+    ("Esc", "close a screen, the search box or the pdb line; in a remote debugger: hang up"),
     ("ctrl+p", "command palette (the same actions)"),
     ("?", "this help"),
     ("q", "quit: stop the whole stack (a second q does not wait)"),
@@ -29,11 +30,16 @@ KEYS: list[tuple[str, str]] = [
 
 
 class HelpScreen(ModalScreen):
-    BINDINGS = [("escape", "dismiss", "Close"), ("question_mark", "dismiss", "Close"), ("q", "dismiss", "Close")]
+    BINDINGS = [("escape", "dismiss", "Close"), ("question_mark", "dismiss", "Close"), ("q", "quit", "Quit")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 80; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
     """
+
+    def action_quit(self) -> None:
+        """`q` means quit everywhere: close the help, then the same orderly stop as on the main screen."""
+        self.dismiss()
+        self.app.call_later(self.app.run_action, "quit_stack")
 
     def compose(self) -> ComposeResult:
         table = Table(show_header=False, box=None, padding=(0, 2))
@@ -42,5 +48,5 @@ class HelpScreen(ModalScreen):
         for key, what in KEYS:
             table.add_row(key, what)
         with Vertical() as box:
-            box.border_title = "devstack keys · Esc closes"
+            box.border_title = "devstack keys · Esc closes · q quits"
             yield Static(table)

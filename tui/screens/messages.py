@@ -7,11 +7,13 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from .confirm import ConfirmScreen
+
 COLUMNS = ("state", "task", "id", "args", "kwargs", "eta", "priority", "retries")
 
 
 class QueueMessagesScreen(Screen):
-    BINDINGS = [("escape", "app.pop_screen", "Back"), ("g", "reload", "Reload")]
+    BINDINGS = [("escape", "app.pop_screen", "Back"), ("g", "reload", "Reload"), ("p", "purge", "Purge this queue")]
     DEFAULT_CSS = """
     QueueMessagesScreen #title { height: 1; background: $primary-darken-2; padding: 0 1; text-style: bold; }
     QueueMessagesScreen DataTable { height: 1fr; }
@@ -20,6 +22,7 @@ class QueueMessagesScreen(Screen):
     def __init__(self, source, queue: str) -> None:
         super().__init__()
         self.source, self.queue = source, queue
+        self.shown: list = []
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"queue {self.queue} · loading…"), id="title")
@@ -47,7 +50,29 @@ class QueueMessagesScreen(Screen):
     def _show_error(self, error: str) -> None:
         self.query_one("#title", Static).update(Text(f"queue {self.queue} · cannot read it: {error}"))
 
+    def action_purge(self) -> None:
+        ready = sum(1 for m in self.shown if m.state == "ready")
+        reserved = len(self.shown) - ready
+        question = (f"Purge queue {self.queue!r}? {ready} ready message(s) will be deleted "
+                    f"({reserved} reserved by a worker stay). This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._purge()
+        self.app.push_screen(ConfirmScreen(question, yes="Purge"), answered)
+
+    @work(thread=True, exclusive=True, group="purge")
+    def _purge(self) -> None:
+        try:
+            removed = self.source.purge(self.queue)
+        except Exception as exc:
+            self.app.call_from_thread(self.app.notify, f"cannot purge {self.queue}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.app.notify, f"purged {removed} message(s) from {self.queue}")
+        self.app.call_from_thread(self.action_reload)
+
     def _show(self, messages) -> None:
+        self.shown = list(messages)
         table = self.query_one(DataTable)
         table.clear()
         for m in messages:
@@ -55,4 +80,4 @@ class QueueMessagesScreen(Screen):
                           "-" if m.priority is None else str(m.priority),
                           "-" if m.retries is None else str(m.retries))
         self.query_one("#title", Static).update(
-            Text(f"queue {self.queue} · {len(messages)} message(s) · Esc back · g reload"))
+            Text(f"queue {self.queue} · {len(messages)} message(s) · Esc back · g reload · p purge"))
