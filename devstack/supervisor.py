@@ -23,6 +23,7 @@ from .probes import Probe
 GUARD = str(Path(__file__).with_name("guard.py"))
 MAX_LINE = 16 * 1024  # longer lines are cut (and marked): a child that never prints "\n" can't eat memory
 PARTIAL_FLUSH = 0.15  # a prompt without newline ("(Pdb) ", "Password:") shows after this long
+READ_CHUNK = 8192  # per read: bounds the work one flooding child does per event-loop turn (TUI keys stay < 100 ms)
 BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -364,9 +365,9 @@ class Service:
         while True:
             try:
                 if partial:
-                    chunk = await asyncio.wait_for(stream.read(65536), PARTIAL_FLUSH)
+                    chunk = await asyncio.wait_for(stream.read(READ_CHUNK), PARTIAL_FLUSH)
                 else:
-                    chunk = await stream.read(65536)
+                    chunk = await stream.read(READ_CHUNK)
             except asyncio.TimeoutError:
                 self._emit([partial])  # a prompt without a newline: show it now
                 partial = b""
