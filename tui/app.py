@@ -101,6 +101,7 @@ class DevstackApp(App[int]):
         self.redis_panel = self.query_one(RedisPanel)
         self.queues_panel = self.query_one(QueuesPanel)
         self.processes.border_title = "processes"
+        self.processes.on_select = self.logs.select
         self._unsubscribe = self.source.subscribe(self._on_event)
         self.set_interval(FLUSH_SECONDS, self._flush_buffers)
         self.set_interval(1.0, self._mark_dirty)  # uptimes and backoff countdowns move
@@ -231,10 +232,6 @@ class DevstackApp(App[int]):
             self.set_timer(self.source.usage_seconds, self._usage_poll)
 
     # ----- selection ---------------------------------------------------------------------------------
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if isinstance(event.data_table, ProcessTable):
-            self.logs.select(str(event.row_key.value))
-
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, QueuesPanel):
             self.push_screen(QueueMessagesScreen(self.source, str(event.row_key.value)))

@@ -59,6 +59,7 @@ class LogView(Vertical):
         super().__init__(**kwargs)
         self.max_lines = max_lines
         self.pending: dict[str, deque[str]] = {}
+        self.pending_all: deque[tuple[str, str]] = deque(maxlen=max_lines)  # formatted only when flushed
         self.highlighter = SearchHighlighter()
         self.term = ""
         self.current = ALL
@@ -92,28 +93,52 @@ class LogView(Vertical):
 
     # ----- feeding ---------------------------------------------------------------------------------
     def feed(self, service: str, text: str) -> None:
-        """Cheap: called from the engine's event callback for every line."""
-        for key, line in ((service, text), (ALL, f"{service:<7}│ {text}")):
-            buf = self.pending.get(key)
-            if buf is None:
-                buf = self.pending[key] = deque(maxlen=self.max_lines)
-            buf.append(line)
+        """Cheap: called from the engine's event callback for every line (two appends, no formatting)."""
+        buf = self.pending.get(service)
+        if buf is None:
+            buf = self.pending[service] = deque(maxlen=self.max_lines)
+        buf.append(text)
+        self.pending_all.append((service, text))
 
-    def flush(self) -> None:
-        for name, buf in self.pending.items():
-            if not buf:
-                continue
-            batch = [buf.popleft() for _ in range(min(len(buf), BATCH_MAX))]
-            self.pane(name).write_lines(batch)
+    def flush(self, limit: int = BATCH_MAX) -> None:
+        """Move buffered lines into the pane on screen only. A hidden pane's lines wait in its bounded
+        buffer (the same last `max_lines` it would keep) and are written when it is selected: in a flood,
+        writing every hidden pane each flush is most of the flush's cost."""
+        name = self.current
+        if name == ALL:
+            buf_all = self.pending_all
+            if buf_all:
+                popleft = buf_all.popleft
+                batch = []
+                for _ in range(min(len(buf_all), limit)):
+                    service, text = popleft()
+                    batch.append(f"{service:<7}│ {text}")
+                self.pane(ALL).write_lines(batch)
+        else:
+            buf = self.pending.get(name)
+            if buf:
+                popleft = buf.popleft
+                self.pane(name).write_lines([popleft() for _ in range(min(len(buf), limit))])
         self._update_status()
+
+    def lines(self, name: str) -> list[str]:
+        """Every line a pane holds, written or still buffered (for tests and tools)."""
+        written = list(self.pane(name).lines)
+        if name == ALL:
+            return written + [f"{service:<7}│ {text}" for service, text in self.pending_all]
+        return written + list(self.pending.get(name, ()))
 
     # ----- selection, follow, clear --------------------------------------------------------------
     def select(self, name: str) -> None:
-        self.pane(name)
-        self.current = name
+        self.current = name  # first: a pane created now is mounted visible
+        pane = self.pane(name)
+        following = pane.line_count == 0 or pane.is_vertical_scroll_end
         self.query_one("#panes", ContentSwitcher).current = pane_id(name)
         self.border_title = f"log · {name}"
-        self._update_status()
+        self.flush(self.max_lines)  # what it buffered while hidden, at once (bounded by max_lines)
+        if following:  # the backlog lands while the pane has no size yet: end up at its bottom
+            pane.scroll_end(animate=False)
+            self.call_after_refresh(pane.scroll_end, animate=False)
 
     @property
     def active(self) -> ProcessLog:

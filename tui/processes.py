@@ -55,6 +55,16 @@ class ProcessTable(DataTable):
     ProcessTable { height: auto; max-height: 12; }
     """
 
+    on_select = None
+    """Called with the selected row's key whenever the cursor moves (keys or mouse): directly from the
+    cursor's watcher, not through a bubbling RowHighlighted message, so the log pane switches within the
+    same event-loop turn as the key press even while a flood keeps the loop busy."""
+
+    def watch_cursor_coordinate(self, old, new) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if self.on_select is not None and self.row_count:
+            self.on_select(self.selected)
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         for column in COLUMNS:

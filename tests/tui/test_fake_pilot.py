@@ -57,6 +57,7 @@ async def test_max_lines_bounds_a_pane():
     source = FakeSource()
     app = DevstackApp(source, max_lines=100)
     async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "worker")
         for i in range(5000):
             source.emit(LogLine("worker", f"flood {i}"))
         pane = app.logs.pane("worker")
@@ -169,3 +170,18 @@ async def test_rdb_banner_offers_d_and_the_screen_talks_to_the_port():
             assert not app.rdb_offers
     finally:
         server.close()
+
+
+async def test_hidden_panes_buffer_and_catch_up_when_selected():
+    source = FakeSource()
+    app = DevstackApp(source, max_lines=100)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "api")
+        for i in range(500):
+            source.emit(LogLine("worker", f"hidden {i}"))
+        await pilot.pause(0.3)
+        assert app.logs.lines("worker")[-1] == "hidden 499"  # buffered while the api pane is shown
+        await select_row(pilot, "processes", "worker")
+        pane = app.logs.pane("worker")
+        await until(lambda: pane.lines and pane.lines[-1] == "hidden 499", 2, "the worker pane caught up")
+        assert pane.line_count <= 100

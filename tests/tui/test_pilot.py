@@ -159,6 +159,5 @@ async def test_rdb_session_through_the_d_screen(tmp_path):
         await until(lambda: "21" in log.lines, 10, "pdb printing 21")
         await pilot.press("c", "enter")
         await until(lambda: not isinstance(app.screen, RdbScreen), 10, "the screen closed when rdb hung up")
-        pane = app.logs.pane("worker")
-        await until(lambda: any("succeeded" in line and "42" in line for line in pane.lines), 10,
+        await until(lambda: any("succeeded" in line and "42" in line for line in app.logs.lines("worker")), 10,
                     "the task finishing with 42")
