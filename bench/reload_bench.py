@@ -8,7 +8,7 @@ Same small Flask + Celery app for every launcher (the one tests/functional/test_
     and, for reference, with `--without-mingle --without-gossip`.
   - API: write views.py with a new version string, stop the clock when GET /version answers it.
     devstack versus `flask run --debug` (Werkzeug's reloader; its stat reloader when watchdog is absent).
-Each figure is the median of --reloads writes, one second apart, after an uncounted warm-up.
+Each figure is the median of --reloads writes, 1–2 s apart (random), after an uncounted warm-up.
 
 Usage: python bench/reload_bench.py [--reloads 5] [--no-write]
 Writes the figures into docs/benchmarks.md under "## Reload" (that section only).
@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import queue
+import random
 import re
 import shutil
 import signal
@@ -112,8 +113,10 @@ def api_answers(port: int, version: str, started: float) -> float:
 def measure(reloads: int, write, wait) -> list[float]:
     """One uncounted warm-up reload, then `reloads` counted ones."""
     times = []
+    rng = random.Random(reloads)
     for i in range(reloads + 1):
-        time.sleep(1.0)
+        # A random gap: a fixed 1 s one phase-locks with Werkzeug's 1 s stat poll and biases its figure.
+        time.sleep(1.0 + rng.random())
         version = f"b{i}-{time.monotonic_ns()}"
         started = time.monotonic()
         write(version)
@@ -221,7 +224,7 @@ def report(results: dict[str, list[float]], reloads: int) -> str:
         "",
         f"Command: `{COMMAND.format(reloads=reloads)}` — {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}. "
-        f"Median of {reloads} writes each (after one uncounted warm-up), from the write until the new code "
+        f"Median of {reloads} writes each, 1–2 s apart (after one uncounted warm-up), from the write until the new code "
         "serves: for the worker a new `ready.` line and a ping answered through the broker; for the API "
         "`GET /version` answering the new string. devstack runs its defaults (every app service watches "
         "the project, so each write restarts API and worker together), except `[reload] storm_limit = 1000`: "

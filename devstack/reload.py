@@ -8,6 +8,8 @@ auto-reload on a restart storm, and re-reads the env file and devstack.toml when
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import re
 import time
 from collections import deque
@@ -40,6 +42,7 @@ WATCH_STEP_MS = 20  # watchfiles waits this long for more changes before yieldin
 WATCH_ARMED_MS = 300  # empty yields at this period prove the watcher runs (see Reloader.armed)
 
 
+@functools.lru_cache(maxsize=1024)  # the watch filter runs for every change: compile each pattern once
 def glob_regex(pattern: str) -> re.Pattern:
     """A glob over '/'-separated relative paths: `*` and `?` stay inside one folder, `**` spans folders."""
     out, i = [], 0
@@ -221,6 +224,15 @@ class ReloadPlanner:
         return sorted(flat), sorted(deep)
 
 
+def _files_under(folder: Path, limit: int = 5000) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        found.extend(Path(dirpath) / name for name in filenames)
+        if len(found) >= limit:
+            break
+    return found
+
+
 def _subfolders(folder: Path) -> list[Path]:
     try:
         return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
@@ -346,22 +358,25 @@ class Reloader:
         for change, raw in changes:
             path = Path(raw)
             if not recursive and change == Change.added and path.is_dir():
-                new_folder = True  # a new top-level source folder: watch it too
+                new_folder = True  # a new source folder (a checkout, a new package): watch it too, and
+                self._add_pending(_files_under(path))  # count what was written before its watch existed
                 continue
-            kind = self.planner.special(path)
-            targets = [kind] if kind else self.planner.services_for(path)
-            for key in targets:
-                self._pending.setdefault(key, set()).add(path)
+            self._add_pending([path])
         if new_folder:
             self._spawn(self._rewatch())
         if self._pending:
             self._dirty.set()
 
+    def _add_pending(self, paths) -> None:
+        for path in paths:
+            kind = self.planner.special(path)
+            for key in [kind] if kind else self.planner.services_for(path):
+                self._pending.setdefault(key, set()).add(path)
+
     async def _dispatch_loop(self) -> None:
-        quiet = self.config.reload.debounce_ms / 1000
         while True:
             await self._dirty.wait()
-            await self._quiet_window(quiet)
+            await self._quiet_window(self.config.reload.debounce_ms / 1000)
             self._launch()
 
     async def _quiet_window(self, quiet: float) -> None:
