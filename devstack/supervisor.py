@@ -130,6 +130,7 @@ class Service:
         self._wake = asyncio.Event()
         self._backoff = BACKOFF_START
         self._exited: asyncio.Event = asyncio.Event()
+        self._spawned = asyncio.Event()  # set once the guard reported the service's pid
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
@@ -221,9 +222,9 @@ class Service:
             )
         finally:
             os.close(report_w)
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(None, _read_all, report_r)
+        data = await _read_until_eof(report_r)
         self.pid = int(data) if data.strip().isdigit() else None
+        self._spawned.set()
         self.started_at = time.time()
         if self.on_pid:
             self.on_pid(self)
@@ -235,6 +236,7 @@ class Service:
             self.ready_event.clear()
             self.spec.probe.reset()
             self._exited.clear()
+            self._spawned.clear()
             try:
                 await self._spawn()
             except OSError as exc:
@@ -339,6 +341,11 @@ class Service:
     async def _terminate(self) -> None:
         """SIGTERM (group, or the worker's main process), grace period, SIGKILL the group."""
         self._set_state(State.STOPPING)
+        if self.pid is None:  # stopped while spawning: the pid arrives once the service has exec'd
+            try:
+                await asyncio.wait_for(self._spawned.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
         pid = self.pid
         if pid:
             try:
@@ -408,15 +415,31 @@ def _signal_pid(pid: int, sig: int) -> None:
         pass
 
 
-def _read_all(fd: int) -> str:
-    chunks = []
-    try:
-        while True:
+async def _read_until_eof(fd: int) -> str:
+    """Read a pipe to EOF on the event loop itself. Not in an executor thread: when the shared pool is
+    busy (readiness pings, Redis polls) a spawn would wait for a free thread, with its pid unknown."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    chunks: list[bytes] = []
+    os.set_blocking(fd, False)
+
+    def on_readable() -> None:
+        try:
             data = os.read(fd, 64)
-            if not data:
-                break
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
             chunks.append(data)
+        elif not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, on_readable)
+    try:
+        await done
     finally:
+        loop.remove_reader(fd)
         os.close(fd)
     return b"".join(chunks).decode()
 
