@@ -26,7 +26,12 @@ class StackHeader(Horizontal):
         yield Static(id="redis")
         yield Static("SOLO: -P solo -c 1, breakpoint() works", id="solo")
 
+    _shown: HeaderInfo | None = None
+
     def show(self, info: HeaderInfo) -> None:
+        if info == self._shown:
+            return
+        self._shown = info
         # Text, not markup: a project called "[x]" must show as typed.
         self.query_one("#title", Static).update(Text(f"devstack · {info.project}"))
         self.query_one("#redis", Static).update(Text(f"Redis {info.redis}"))

@@ -65,6 +65,8 @@ class LogView(Vertical):
         self.current = ALL
         self._match: dict[str, int] = {}
         self._status = ""
+        self._paused = False
+        self._panes: dict[str, ProcessLog] = {}
 
     def compose(self) -> ComposeResult:
         with ContentSwitcher(initial=pane_id(ALL), id="panes"):
@@ -83,10 +85,14 @@ class LogView(Vertical):
         return pane
 
     def pane(self, name: str) -> ProcessLog:
+        pane = self._panes.get(name)
+        if pane is not None:
+            return pane
         found = self.query(f"#{pane_id(name)}")
         if found:
-            return found.first(ProcessLog)
-        pane = self._make_pane(name)
+            pane = self._panes[name] = found.first(ProcessLog)
+            return pane
+        pane = self._panes[name] = self._make_pane(name)
         pane.display = name == self.current  # ContentSwitcher hides only the children it had at mount
         self.query_one("#panes", ContentSwitcher).mount(pane)
         return pane
@@ -107,6 +113,8 @@ class LogView(Vertical):
         name = self.current
         if name == ALL:
             buf_all = self.pending_all
+            if not buf_all:
+                return self._idle_status()
             if buf_all:
                 popleft = buf_all.popleft
                 batch = []
@@ -116,6 +124,8 @@ class LogView(Vertical):
                 self.pane(ALL).write_lines(batch)
         else:
             buf = self.pending.get(name)
+            if not buf:
+                return self._idle_status()
             if buf:
                 popleft = buf.popleft
                 self.pane(name).write_lines([popleft() for _ in range(min(len(buf), limit))])
@@ -152,10 +162,17 @@ class LogView(Vertical):
         self.active.clear()
         self._match.pop(self.current, None)
 
+    def _idle_status(self) -> None:
+        """Nothing new: refresh the status line only if the reader scrolled into or out of 'paused'."""
+        log = self.active
+        if (log.max_scroll_y > 0 and not log.is_vertical_scroll_end) != self._paused:
+            self._update_status()
+
     def _update_status(self, paused: bool | None = None) -> None:
         log = self.active
         if paused is None:
             paused = log.max_scroll_y > 0 and not log.is_vertical_scroll_end
+        self._paused = paused
         words = ["PAUSED (scrolled up) · End or f resumes" if paused else "following"]
         words.append(f"{log.line_count} lines")
         if self.term:

@@ -36,8 +36,8 @@ def human_duration(seconds: float | None) -> str:
     s = int(seconds)
     if s < 60:
         return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
+    if s < 3600:  # minutes only: a cell changing every second re-renders its table every second (idle CPU)
+        return f"{s // 60}m"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
@@ -94,5 +94,7 @@ class ProcessTable(DataTable):
                 self.add_row(*cells.values(), key=row.name)
                 continue
             for column, value in cells.items():
-                if self.get_cell(row.name, column) != value:
-                    self.update_cell(row.name, column, value, update_width=True)
+                old = self.get_cell(row.name, column)
+                if old != value:
+                    # Widening re-lays out the screen: only when the new text is wider (idle CPU).
+                    self.update_cell(row.name, column, value, update_width=len(str(value)) > len(str(old)))

@@ -42,5 +42,6 @@ class QueuesPanel(DataTable):
                     self.add_row(*cells.values(), key=q.name)
                     continue
                 for column, value in cells.items():
-                    if self.get_cell(q.name, column) != value:
-                        self.update_cell(q.name, column, value, update_width=True)
+                    old = self.get_cell(q.name, column)
+                    if old != value:
+                        self.update_cell(q.name, column, value, update_width=len(str(value)) > len(str(old)))

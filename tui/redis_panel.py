@@ -42,6 +42,7 @@ class RedisPanel(Vertical):
         super().__init__(**kwargs)
         self.ops: deque[float] = deque(maxlen=HISTORY)
         self.stats: RedisStats | None = None
+        self._shown: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(stats_text(None), id="redis-stats")
@@ -52,7 +53,13 @@ class RedisPanel(Vertical):
 
     def show(self, stats: RedisStats) -> None:
         self.stats = stats
-        self.query_one("#redis-stats", Static).update(stats_text(stats))
+        text = stats_text(stats)
+        plain = text.plain
+        if plain != self._shown:
+            # Same number of lines: no layout pass (a re-layout every second is most of the idle CPU).
+            same_height = self._shown is not None and plain.count("\n") == self._shown.count("\n")
+            self._shown = plain
+            self.query_one("#redis-stats", Static).update(text, layout=not same_height)
         if stats.ok and stats.ops_per_sec is not None:
             self.ops.append(float(stats.ops_per_sec))
             self.query_one(Sparkline).data = list(self.ops)

@@ -53,7 +53,7 @@ class EngineSource:
 
     poll_seconds = 1.0
     """How long after one Redis/queue poll finished the next one starts."""
-    usage_seconds = 2.0
+    usage_seconds = 3.0
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -147,23 +147,35 @@ class EngineSource:
         return self._inspector().purge(queue)
 
     def usage(self) -> dict[str, Usage]:
-        """CPU% (since the previous call) and RSS summed over each service's process tree."""
+        """CPU% (since the previous call) and RSS summed over each service's process tree.
+
+        One pass over the process table per call (psutil's `children(recursive=True)` would read all of
+        /proc once per service), and the same `Process` objects across calls so `cpu_percent` has a baseline."""
+        roots = {name: service.pid for name, service in self.engine.services.items() if service.pid}
+        if not roots:
+            return {}
+        kids: dict[int, list[int]] = {}
+        try:
+            for pid, ppid in psutil._psplatform.ppid_map().items():  # /proc/*/stat, read once
+                kids.setdefault(ppid, []).append(pid)
+        except Exception:
+            for proc in psutil.process_iter(["ppid"]):
+                kids.setdefault(proc.info["ppid"], []).append(proc.pid)
         out: dict[str, Usage] = {}
         seen: dict[int, psutil.Process] = {}
-        for name, service in self.engine.services.items():
-            pid = service.pid
-            if not pid:
-                continue
+        for name, root in roots.items():
             cpu, rss = 0.0, 0
-            try:
-                root = self._procs.get(pid) or psutil.Process(pid)
-                tree = [root] + root.children(recursive=True)
-            except psutil.Error:
-                continue
-            for proc in tree:
-                proc = self._procs.get(proc.pid, proc)
-                seen[proc.pid] = proc
+            stack, tree = [root], []
+            while stack:
+                pid = stack.pop()
+                tree.append(pid)
+                stack.extend(kids.get(pid, ()))
+            for pid in tree:
+                proc = self._procs.get(pid)
                 try:
+                    if proc is None:
+                        proc = psutil.Process(pid)
+                    seen[pid] = proc
                     with proc.oneshot():
                         cpu += proc.cpu_percent(None)
                         rss += proc.memory_info().rss
