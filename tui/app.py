@@ -178,6 +178,8 @@ class DevstackApp(App[int]):
     def _flush_buffers(self) -> None:
         self._flush_armed = False
         self.logs.flush()
+        if self.logs.backlog:  # a flood left more than one batch: keep draining it
+            self._arm_flush()
         self.task_feed.flush()
         if self._pdb_prompted and self.source.header().solo:
             self._pdb_prompted = False

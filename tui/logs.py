@@ -131,6 +131,11 @@ class LogView(Vertical):
                 self.pane(name).write_lines([popleft() for _ in range(min(len(buf), limit))])
         self._update_status()
 
+    @property
+    def backlog(self) -> bool:
+        """Lines for the pane on screen are still waiting (more than one flush takes)."""
+        return bool(self.pending_all if self.current == ALL else self.pending.get(self.current))
+
     def lines(self, name: str) -> list[str]:
         """Every line a pane holds, written or still buffered (for tests and tools)."""
         written = list(self.pane(name).lines)

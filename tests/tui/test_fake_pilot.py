@@ -185,3 +185,14 @@ async def test_hidden_panes_buffer_and_catch_up_when_selected():
         pane = app.logs.pane("worker")
         await until(lambda: pane.lines and pane.lines[-1] == "hidden 499", 2, "the worker pane caught up")
         assert pane.line_count <= 100
+
+
+async def test_a_burst_larger_than_one_flush_drains_without_new_lines():
+    source = FakeSource()
+    app = DevstackApp(source, max_lines=6000)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "worker")
+        for i in range(5000):  # 2.5 flushes' worth, then silence
+            source.emit(LogLine("worker", f"burst {i}"))
+        pane = app.logs.pane("worker")
+        await until(lambda: pane.line_count >= 5000 and pane.lines[-1] == "burst 4999", 3, "the whole burst")
