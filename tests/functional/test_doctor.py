@@ -243,7 +243,7 @@ def test_running_stack_explains_a_wrong_password_once(tmp_path, redis_server):
         seen_at = None
         for line in proc.stdout:
             lines.append(line.rstrip())
-            if seen_at is None and "devstack | warning: the Redis password this process sent is wrong" in line:
+            if seen_at is None and "devstack | warning: worker: the Redis password this process sent is wrong" in line:
                 seen_at = time.monotonic()
             # Celery retries after 2 s, 4 s...: wait for two more attempts to prove the notice is not repeated.
             if (seen_at and sum("invalid username-password" in ln for ln in lines) >= 3) \
