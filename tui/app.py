@@ -55,7 +55,9 @@ class DevstackApp(App[int]):
         Binding("N", "find(-1)", "Previous", show=False),
         Binding("f,end", "follow", "Follow"),
         Binding("c", "clear_log", "Clear"),
-        Binding("p", "purge", "Purge queue"),
+        Binding("p", "purge", "Purge", tooltip="Purge queue"),
+        Binding("u", "requeue", "Requeue",
+                tooltip="Requeue unacked (devstack requeue)"),
         Binding("d", "remote_debug", "rdb", tooltip="Open the waiting celery.contrib.rdb session"),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "escape", show=False),
@@ -368,6 +370,14 @@ class DevstackApp(App[int]):
             if yes:
                 self._purge(queue.name)
         self.push_screen(ConfirmScreen(question, yes="Purge"), answered)
+
+    def action_requeue(self) -> None:
+        """`devstack requeue` from the TUI: the count, or why not (a worker generation still draining)."""
+        async def requeue() -> None:
+            count = await self.source.requeue()
+            self.notify(f"requeued {count} message(s)" if count else
+                        "nothing to requeue: no message is left in unacked", title="requeue", timeout=5)
+        self._command(requeue(), "requeue")
 
     @work(thread=True, exit_on_error=False)
     def _purge(self, name: str) -> None:

@@ -117,6 +117,10 @@ class EngineSource:
     async def set_solo(self, on: bool | None = None) -> bool:
         return await self.engine.set_solo(on)
 
+    async def requeue(self) -> int:
+        """Messages returned from `unacked` to their queues; DevstackError while a worker generation drains."""
+        return await self.engine.requeue_unacked()
+
     def send_input(self, name: str, text: str) -> bool:
         return self.engine.send_input(name, text)
 

@@ -49,6 +49,9 @@ class FakeSource:
         self.solo = False
         self.sent: list[tuple[str, str]] = []
         self.purged: list[str] = []
+        self.requeue_calls = 0
+        self.requeue_count = 3
+        self.requeue_error: Exception | None = None
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -78,6 +81,12 @@ class FakeSource:
     async def set_solo(self, on=None) -> bool:
         self.solo = (not self.solo) if on is None else on
         return self.solo
+
+    async def requeue(self) -> int:
+        self.requeue_calls += 1
+        if self.requeue_error is not None:
+            raise self.requeue_error
+        return self.requeue_count
 
     def send_input(self, name, text) -> bool:
         self.sent.append((name, text))

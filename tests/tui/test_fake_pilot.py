@@ -196,3 +196,23 @@ async def test_a_burst_larger_than_one_flush_drains_without_new_lines():
             source.emit(LogLine("worker", f"burst {i}"))
         pane = app.logs.pane("worker")
         await until(lambda: pane.line_count >= 5000 and pane.lines[-1] == "burst 4999", 3, "the whole burst")
+
+
+async def test_u_requeues_unacked_and_shows_the_count_or_the_error():
+    from devstack.errors import DevstackError
+
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("u")
+        await until(lambda: any(n.message == "requeued 3 message(s)" for n in app._notifications), 2, "the count")
+        source.requeue_count = 0
+        await pilot.press("u")
+        await until(lambda: any("nothing to requeue" in n.message for n in app._notifications), 2, "nothing")
+        source.requeue_error = DevstackError("worker#1 [draining] is still draining; run `devstack requeue` again", 1)
+        await pilot.press("u")
+        await until(lambda: any(n.message.startswith("worker#1 [draining]") and n.severity == "error"
+                                for n in app._notifications), 2, "the engine's message, as typed")
+        assert not any(n.markup for n in app._notifications if n.severity == "error")
+        assert source.requeue_calls == 3
+        assert any(c.help == "key u" for c in app.get_system_commands(app.screen) if c.title.startswith("Requeue unacked"))

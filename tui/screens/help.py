@@ -21,6 +21,7 @@ KEYS: list[tuple[str, str]] = [
     ("c", "clear the shown log pane (the log file keeps everything)"),
     ("Enter", "on a queue: show its messages"),
     ("p", "purge the selected queue, or on a queue's messages the queue shown (asks first)"),
+    ("u", "requeue what a killed worker left in unacked"),
     ("d", "open the waiting celery.contrib.rdb session here (offered when a task calls rdb.set_trace())"),
     ("Esc", "close a screen, the search box or the pdb line; in a remote debugger: hang up"),
     ("ctrl+p", "command palette (the same actions)"),
