@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from typing import Iterable
 
 from textual import work
@@ -78,6 +79,7 @@ class DevstackApp(App[int]):
         self._stopping = False
         self._feed_started = False
         self._polling = False
+        self._last_poll = 0.0
         self._unsubscribe = None
 
     # ----- layout ----------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class DevstackApp(App[int]):
         # stack ~3% of a core). The 1 s tick moves uptimes and backoff countdowns.
         self._flush_armed = False
         self._dirty()
-        self.set_interval(1.0, self._dirty)
+        self.set_interval(1.0, self._tick)
         self.run_worker(self._start_stack(), name="start", exit_on_error=False)
         self.processes.focus()
 
@@ -192,8 +194,16 @@ class DevstackApp(App[int]):
                 self.notify(f"{offer.service} waits in celery.contrib.rdb on {offer.host}:{offer.port}. "
                             "Press d to debug it here.", title="remote debugger", severity="warning", timeout=15)
             self.refresh_bindings()
-        if not self._states_dirty:
-            return
+        if self._states_dirty:
+            self._show_states()
+
+    def _tick(self) -> None:
+        """Every second: uptimes and backoff countdowns. Once the broker poll runs, it carries them instead
+        (its result and the process list then reach the screen in one frame, not two)."""
+        if time.monotonic() - self._last_poll > 1.5 or self._stopping:
+            self._dirty()
+
+    def _show_states(self) -> None:
         self._states_dirty = False
         rows = self.source.services()
         self.processes.show(rows, getattr(self, "_usage", {}), self.source.now())
@@ -233,6 +243,9 @@ class DevstackApp(App[int]):
             pass  # the app is closing
 
     def _broker_polled(self, stats, queues) -> None:
+        self._last_poll = time.monotonic()
+        self._states_dirty = True
+        self._flush_buffers()  # the 1 s tick (uptimes, countdowns, log status) in the same frame as the Redis panel
         if stats is not None:
             self.redis_panel.show(stats)
         if queues is not None:
@@ -253,7 +266,8 @@ class DevstackApp(App[int]):
 
     def _usage_polled(self, usage) -> None:
         self._usage = usage
-        self._dirty()
+        if time.monotonic() - self._last_poll > 1.5:  # otherwise the next broker poll shows it (one frame a second)
+            self._dirty()
         if not self._stopping:
             self.set_timer(self.source.usage_seconds, self._usage_poll)
 

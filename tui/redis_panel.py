@@ -61,5 +61,7 @@ class RedisPanel(Vertical):
             self._shown = plain
             self.query_one("#redis-stats", Static).update(text, layout=not same_height)
         if stats.ok and stats.ops_per_sec is not None:
+            data = list(self.ops)
             self.ops.append(float(stats.ops_per_sec))
-            self.query_one(Sparkline).data = list(self.ops)
+            if len(data) < HISTORY or data[1:] != data[:-1] or data[-1] != self.ops[-1]:
+                self.query_one(Sparkline).data = list(self.ops)  # a flat line that stays flat is not redrawn
