@@ -392,6 +392,7 @@ class ReloadConfig(_Table):
     debounce_ms: int = Field(150, ge=0)
     polling: bool = False
     storm_limit: int = Field(10, ge=1)
+    preload: bool = True
 
 
 class Config(_Table):

@@ -33,6 +33,12 @@ from .supervisor import Service, ServiceSpec
 APP_SERVICES = ("api", "worker", "beat")
 WORKER_READY = r"(\S+@\S+) ready\."
 BEAT_READY = r"beat: Starting\.\.\."
+# What a warm spare imports ahead of a restart: the libraries every such process loads, never the app.
+CELERY_PRELOAD = ("celery.bin.celery", "celery.apps.worker", "celery.apps.beat", "celery.worker",
+                  "celery.worker.consumer", "celery.concurrency.prefork", "celery.concurrency.solo",
+                  "celery.events", "celery.backends.redis", "kombu.transport.redis", "redis", "billiard")
+FLASK_PRELOAD = ("flask", "flask.cli", "werkzeug.serving", "werkzeug.debug", "celery", "kombu.transport.redis",
+                 "redis")
 
 
 class AttachedRedis:
@@ -194,8 +200,11 @@ class Engine:
             self.notice("Redis is back and answers PING; the other services reconnect on their own.")
 
     def _make_service(self, spec: ServiceSpec) -> Service:
-        return Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,
-                       on_pid=self._record_pid)
+        service = Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,
+                          on_pid=self._record_pid)
+        if spec.name == "worker":  # the next start is the next generation: prepare its spare for that
+            service.spare_spec = lambda: self.worker_spec(self.worker_generation + 1)
+        return service
 
     def _record_pid(self, service: Service) -> None:
         if self._record is not None and service.pid:
@@ -278,14 +287,19 @@ class Engine:
             "--host", api.host, "--port", str(api.port)]
         host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
         return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
-                           HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout)
+                           HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout,
+                           preload=self._preload(FLASK_PRELOAD))
+
+    def _preload(self, modules: tuple[str, ...]) -> tuple[str, ...]:
+        return modules if self.config.reload.preload else ()
 
     def worker_pool(self) -> tuple[str, int | None]:
         w = self.config.worker
         return ("solo", 1) if self.solo else (w.pool, w.concurrency)
 
-    def worker_spec(self) -> ServiceSpec:
+    def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
+        generation = self.worker_generation if generation is None else generation
         env = self._child_env(w.env)
         pool, concurrency = self.worker_pool()
         if w.command:
@@ -296,7 +310,7 @@ class Engine:
                 argv += ["-c", str(concurrency)]
             if w.queues:
                 argv += ["-Q", ",".join(w.queues)]
-            node = w.name if self.worker_generation == 1 else f"{w.name}-{self.worker_generation}"
+            node = w.name if generation == 1 else f"{w.name}-{generation}"
             argv += ["-l", w.loglevel.upper(), "-n", f"{node}@%h"]  # generations must not share a nodename
             if w.events:
                 argv.append("-E")
@@ -308,7 +322,8 @@ class Engine:
             await self._confirm_worker(match.group(1), broker)
 
         return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, confirm),
-                           ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True)
+                           ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True,
+                           preload=self._preload(CELERY_PRELOAD))
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -332,7 +347,7 @@ class Engine:
             *_executable("celery", env), "-A", b.app or self.config.worker.app, "beat", "-l", b.loglevel.upper(),
             "-s", str(self.state_dir / "celerybeat-schedule")]
         return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), ["redis"],
-                           b.stop_timeout)
+                           b.stop_timeout, preload=self._preload(CELERY_PRELOAD))
 
     def process_spec(self, name: str, proc) -> ServiceSpec:
         env = self._child_env(proc.env)
@@ -366,7 +381,14 @@ class Engine:
     async def restart(self, names: list[str]) -> None:
         if self.reloader is not None:
             self.reloader.resume(self.resolve(names))  # a manual restart ends a reload-storm pause
-        await asyncio.gather(*(self.services[n].restart() for n in self.resolve(names)))
+        names = self.resolve(names)
+        worker = self.services.get("worker")
+        if "worker" in names and isinstance(worker, Service) and not self.config.worker.command:
+            # Every worker start is a new generation (its own nodename), so its warm spare, prepared
+            # for exactly that command line, fits a manual restart as well as a hot reload.
+            self.worker_generation += 1
+            worker.spec = self.worker_spec()
+        await asyncio.gather(*(self.services[n].restart() for n in names))
 
     async def stop(self, names: list[str]) -> None:
         await asyncio.gather(*(self.services[n].stop() for n in self.resolve(names)))
@@ -406,6 +428,7 @@ class Engine:
             label = f"worker#{self.worker_generation}"
             self.worker_generation += 1
             fresh = self._make_service(self.worker_spec())
+            fresh.spare, service.spare = service.spare, None  # the warm spare serves the new generation
             fresh.restarts = service.restarts + 1
             self.services["worker"] = fresh
             self.draining[label] = service

@@ -8,6 +8,7 @@ when the *thread* that forked exits, so a helper thread must never spawn.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ MAX_LINE = 16 * 1024  # longer lines are cut (and marked): a child that never pr
 PARTIAL_FLUSH = 0.15  # a prompt without newline ("(Pdb) ", "Password:") shows after this long
 READ_CHUNK = 8192  # per read: bounds the work one flooding child does per event-loop turn (TUI keys stay < 100 ms)
 BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
+SPARE_DELAY = 0.5  # seconds after ready before a warm spare for the next restart is prepared
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -102,6 +104,66 @@ class ServiceSpec:
     stdin_pipe: bool = False  # keep a pipe to stdin (pdb in a solo worker)
     autorestart: bool = True
     stop_hook: Callable[[], "asyncio.Future"] | None = None  # e.g. `docker rm -f` after the client exits
+    preload: tuple[str, ...] = ()  # modules a warm spare imports ahead of the next (re)start; () = no spare
+
+
+_NO_SPARE_POOLS = {"gevent", "eventlet"}  # they must monkey-patch before anything is imported
+
+
+def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
+    """(interpreter, script) when the service is a Python console script a warm spare can run in-process.
+
+    Only for an absolute `#!/path/to/python` shebang: the spare then runs under exactly the interpreter
+    (and virtualenv) the script would have used. Anything else just starts cold.
+    """
+    import shutil
+
+    if not spec.preload or not spec.argv:
+        return None
+    argv = spec.argv
+    pools = {a.split("=", 1)[1] for a in argv if a.startswith("--pool=")}
+    pools |= {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-P", "--pool")}
+    if pools & _NO_SPARE_POOLS:
+        return None
+    script = shutil.which(argv[0], path=spec.env.get("PATH"))
+    if not script:
+        return None
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    parts = first[2:].decode(errors="replace").split()
+    if len(parts) != 1 or not os.path.isabs(parts[0]) or "python" not in os.path.basename(parts[0]):
+        return None
+    return parts[0], os.path.abspath(script)
+
+
+@dataclass
+class Spare:
+    """A guard whose child already imported the service's libraries and waits for "go"."""
+
+    process: asyncio.subprocess.Process
+    go_w: int
+    report_r: int
+    spec: ServiceSpec  # what it was prepared for: its guard's command line shows exactly this argv
+    script: str
+
+    def usable_for(self, spec: ServiceSpec) -> bool:
+        mine = self.spec
+        return (self.process.returncode is None and spec.argv == mine.argv and spec.env == mine.env
+                and str(spec.cwd) == str(mine.cwd) and spec.stdin_pipe == mine.stdin_pipe)
+
+    def discard(self) -> None:
+        for fd in (self.go_w, self.report_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        # EOF on "go": the spare exits by itself; reap its guard so no zombie is left.
+        asyncio.get_running_loop().create_task(self.process.wait())
 
 
 class Service:
@@ -131,6 +193,9 @@ class Service:
         self._backoff = BACKOFF_START
         self._exited: asyncio.Event = asyncio.Event()
         self._spawned = asyncio.Event()  # set once the guard reported the service's pid
+        self.spare: Spare | None = None  # warm spare for the next start (see prepare_spare)
+        self.warm = False  # the running process came from a warm spare
+        self.spare_spec: Callable[[], ServiceSpec] | None = None  # the spec the next start will use
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
@@ -163,6 +228,7 @@ class Service:
     def hold(self) -> None:
         """Do not restart on exit any more (the stack is shutting down)."""
         self._want_running = False
+        self.discard_spare()
 
     async def restart(self) -> None:
         self.restarts += 1
@@ -209,19 +275,72 @@ class Service:
     def notice(self, text: str, level: str = "info") -> None:
         self.bus.emit(Notice(text, level, self.name))
 
-    async def _spawn(self) -> None:
+    async def _launch_guard(self, spec: ServiceSpec, interpreter: list[str], extra: list[str],
+                            extra_fds: tuple[int, ...] = ()):
+        """Start a guard for `spec`; returns (process, fd the guard reports the service's pid on)."""
         report_r, report_w = os.pipe()
-        argv = [sys.executable, "-I", "-S", GUARD, "--lifeline", str(self.lifeline_fd), "--report",
-                str(report_w), "--parent", str(os.getpid()), "--grace", "2", "--", *self.spec.argv]
+        argv = [*interpreter, GUARD, "--lifeline", str(self.lifeline_fd), "--report", str(report_w),
+                "--parent", str(os.getpid()), "--grace", "2", *extra, "--", *spec.argv]
         try:
-            self.guard = await asyncio.create_subprocess_exec(
-                *argv, cwd=self.spec.cwd, env=self.spec.env,
-                stdin=asyncio.subprocess.PIPE if self.spec.stdin_pipe else asyncio.subprocess.DEVNULL,
+            process = await asyncio.create_subprocess_exec(
+                *argv, cwd=spec.cwd, env=spec.env,
+                stdin=asyncio.subprocess.PIPE if spec.stdin_pipe else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                pass_fds=(self.lifeline_fd, report_w), limit=MAX_LINE * 2,
+                pass_fds=(self.lifeline_fd, report_w, *extra_fds), limit=MAX_LINE * 2,
             )
+        except BaseException:
+            os.close(report_r)
+            raise
         finally:
             os.close(report_w)
+        return process, report_r
+
+    async def prepare_spare(self) -> None:
+        """Start a warm spare for the next (re)start of this service, if it can have one."""
+        spec = self.spare_spec() if self.spare_spec else self.spec
+        found = spare_interpreter(spec)
+        if found is None or self.spare is not None or not self._want_running:
+            return
+        interpreter, script = found
+        go_r, go_w = os.pipe()
+        try:
+            process, report_r = await self._launch_guard(
+                spec, [interpreter], ["--spare", str(go_r), "--preload", ",".join(spec.preload)], (go_r,))
+        except OSError:
+            os.close(go_w)
+            return
+        finally:
+            os.close(go_r)
+        spare = Spare(process, go_w, report_r, spec, script)
+        if self._want_running and self.spare is None:
+            self.spare = spare
+        else:
+            spare.discard()
+
+    def discard_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
+
+    async def _spawn(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.usable_for(self.spec):
+            go = {"argv": self.spec.argv, "env": self.spec.env, "cwd": str(self.spec.cwd), "script": spare.script}
+            try:
+                os.write(spare.go_w, json.dumps(go).encode())  # far below the pipe buffer: never blocks
+                os.close(spare.go_w)
+                self.guard, report_r = spare.process, spare.report_r
+                self.warm = True
+            except OSError:  # the spare died meanwhile: start cold
+                spare.discard()
+                spare = None
+        else:
+            if spare is not None:
+                spare.discard()
+            spare = None
+        if spare is None:
+            self.warm = False
+            self.guard, report_r = await self._launch_guard(self.spec, [sys.executable, "-I", "-S"], [])
         data = await _read_until_eof(report_r)
         self.pid = int(data) if data.strip().isdigit() else None
         self._spawned.set()
@@ -292,8 +411,13 @@ class Service:
         if self.running and self.state == State.STARTING:
             self.ready_at = time.time()
             self.reloading = False
-            self._set_state(State.READY, f"ready in {self.ready_at - self.started_at:.2f} s")
+            self._set_state(State.READY, f"ready in {self.ready_at - self.started_at:.2f} s"
+                            + (" (warm start)" if self.warm else ""))
             self.ready_event.set()
+            if self.spec.preload and self.spare is None:
+                # Once ready, not before: the spare's imports must not compete with this start.
+                asyncio.get_running_loop().call_later(
+                    SPARE_DELAY, lambda: asyncio.ensure_future(self.prepare_spare()))
 
     async def wait_settled(self, timeout: float) -> bool:
         """Wait until ready (True), or until the run loop gave up / the timeout passed (False)."""
@@ -314,6 +438,7 @@ class Service:
         """
         self.name = label
         self._want_running = False
+        self.discard_spare()
         self._wake.set()
         pid, killed = self.pid, False
         self._set_state(State.DRAINING, "warm shutdown: finishing running tasks, then returning reserved messages")

@@ -292,3 +292,35 @@ def test_redis_killed_under_the_stack_is_restarted_and_announced(stack, tmp_path
     wait_for(lambda: "Redis went away" in s.output and "Redis is back" in s.output, 10, what="notices")
     task = s.api("/tasks/add?x=1&y=1")  # the API and the worker work again
     assert wait_for(lambda: s.api(f"/tasks/{task['id']}")["state"] == "SUCCESS", 30, what="task after restart")
+
+
+def test_restarts_use_warm_spares_that_run_the_exact_command(stack, tmp_path):
+    s = stack()
+    s.wait_ready()
+
+    def spares() -> list[psutil.Process]:
+        """Spare guards still waiting (not the adopted ones, whose child is a running service)."""
+        running = {v["pid"] for v in s.status()["services"].values()}
+        found = []
+        for pid in s.descendants():
+            try:
+                p = psutil.Process(pid)
+                if "--spare" in p.cmdline() and p.ppid() == s.proc.pid \
+                        and not {c.pid for c in p.children()} & running:
+                    found.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    wait_for(lambda: len(spares()) == 3, 20, what="a warm spare for api, worker and beat")
+    assert s.cli("restart", "worker", "api").returncode == 0
+    wait_for(lambda: s.output.count("(warm start)") >= 2, 20, what="warm starts")
+    status = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 20)
+    worker = psutil.Process(status["services"]["worker"]["pid"])
+    cmdline = worker.cmdline()
+    # the process shows (after the guard's own arguments) exactly the command devstack reports
+    assert cmdline[cmdline.index("--") + 1:] == status["services"]["worker"]["command"]
+    task = s.api("/tasks/add?x=4&y=5")
+    assert wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)["result"] == 9
+    # and a new spare is prepared for the next restart
+    wait_for(lambda: len(spares()) == 3, 20, what="spares again")
