@@ -276,6 +276,8 @@ def test_reserved_and_requeue_after_sigkill(tapp, redis_server, tmp_path):
         worker.wait_ready()
         assert slow.get(timeout=15) == 0
         assert [a.get(timeout=15) for a in adds] == [2 * i for i in range(6)]
+        # acks_late: the ack (HDEL unacked) follows the stored result; a kill in between would leave it.
+        wait_for(lambda: r1.hlen("unacked") == 0)
     finally:
         worker.kill()
     assert inspector.requeue_unacked() == 0
