@@ -53,15 +53,26 @@ def main() -> None:
 def up(config_path: Path | None, no_tui: bool, solo: bool) -> None:
     """Start the stack in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
     config = _load(config_path)
-    use_tui = not no_tui and sys.stdout.isatty() and sys.stdin.isatty()
-    if use_tui:
-        try:
-            from tui.app import run_tui  # the TUI is optional: the engine never imports it
-        except ImportError:
-            use_tui = False
-    if use_tui:
+    run_tui = _frontend("tui") if not no_tui and sys.stdout.isatty() and sys.stdin.isatty() else None
+    if run_tui is not None:
         sys.exit(run_tui(config, solo=solo))
     sys.exit(asyncio.run(run_headless(config, solo=solo)))
+
+
+def _frontend(name: str):
+    """A front-end registered under the `devstack.frontends` entry points (the TUI registers `tui`).
+
+    The engine names no front-end package: a front-end plugs itself in, and without one installed
+    `devstack up` falls back to the headless printer.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="devstack.frontends", name=name):
+        try:
+            return entry.load()
+        except ImportError:
+            return None
+    return None
 
 
 async def run_headless(config, *, solo: bool = False) -> int:
