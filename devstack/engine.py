@@ -12,7 +12,6 @@ Public API (the TUI, the headless printer and the control socket use only this):
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import shutil
 import socket
@@ -24,7 +23,7 @@ from urllib.parse import quote
 from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
-from .probes import HttpProbe, LogProbe, Probe, RedisProbe, http_probe_from_url
+from .probes import HttpProbe, LogProbe, Probe, RedisProbe, http_probe_from_url, raw_command
 from .redis_server import (RedisEndpoint, check_port_free, load_or_create_password, plan_redis,
                            remove_stale_containers)
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
@@ -185,7 +184,7 @@ class Engine:
             from .reload import Reloader
 
             self.reloader = Reloader(self)
-            self.reloader.start()
+            self._spawn_task(self._start_reloader())
 
     def _tell_about_redis(self, event) -> None:
         """A Redis that dies under the stack is restarted by its supervisor; the apps need to know why
@@ -240,23 +239,48 @@ class Engine:
         return (f"{spec.name}: command {exe!r} was not found on PATH. Fix: install it in the environment "
                 f"devstack runs in (e.g. `pip install {exe}`), or set the full path in the service's `command`.")
 
+    async def _start_reloader(self) -> None:
+        """Watch files from the moment the apps are spawned, not before: starting the watchers costs
+        ~50 ms of imports on the event loop, which would otherwise delay Redis's readiness and the spawns.
+        The apps take far longer than that to import the code being watched."""
+        apps = [s for name, s in self.services.items() if name != "redis"]
+        try:
+            await asyncio.wait_for(self.services["redis"].wait_ready(), 5)
+            await asyncio.wait_for(asyncio.gather(*(s.wait_spawned() for s in apps if isinstance(s, Service))), 2)
+        except asyncio.TimeoutError:
+            pass  # Redis or an app is not up (yet): watch anyway, a fix to the code must still reload
+        if not self._closing and self.reloader is not None:
+            self.reloader.start()
+
     async def _warm_ping_import(self) -> None:
-        """Import celery (for the worker's readiness ping) once the apps are spawned, not before: on a
-        2-core laptop an import competing with the spawns delays the whole start."""
-        if "worker" in self.services:
-            await asyncio.sleep(0.05)
-            await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "celery")
+        """Warm up the worker's readiness ping (imports, a bare Celery app) once the apps are spawned,
+        not before: on a 2-core laptop an import competing with the spawns delays the whole start."""
+        worker = self.services.get("worker")
+        if worker is None:
+            return
+        await worker.wait_spawned()
+        broker = worker.spec.env.get("CELERY_BROKER_URL", self.endpoint.url(1))
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _warm_up_broker, broker)
+        except Exception:
+            pass  # only a head start: the ping itself reports real problems
 
     async def _read_redis_version(self) -> None:
         await self.services["redis"].wait_ready()
+        kwargs = self.endpoint.connect_kwargs()
         try:
-            import redis.asyncio as aioredis
+            if kwargs.get("ssl"):
+                import redis.asyncio as aioredis
 
-            client = aioredis.Redis(socket_timeout=2, **self.endpoint.connect_kwargs())
-            try:
-                self.redis_version = (await client.info("server")).get("redis_version")
-            finally:
-                await client.aclose()
+                client = aioredis.Redis(socket_timeout=2, **kwargs)
+                try:
+                    self.redis_version = (await client.info("server")).get("redis_version")
+                finally:
+                    await client.aclose()
+            else:  # no redis-py import while the apps start
+                info = await raw_command(kwargs, "INFO", "server")
+                self.redis_version = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                                           if line.startswith("redis_version:")), None)
         except Exception:
             pass
 
@@ -540,3 +564,10 @@ class Engine:
             return True
         except asyncio.TimeoutError:
             return False
+
+
+def _warm_up_broker(broker_url: str) -> None:
+    """In a worker thread: even importing devstack.broker (redis-py) must stay off the event loop."""
+    from .broker import warm_up
+
+    warm_up(broker_url)

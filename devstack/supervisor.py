@@ -238,6 +238,10 @@ class Service:
     async def wait_ready(self) -> None:
         await self.ready_event.wait()
 
+    async def wait_spawned(self) -> None:
+        """Until the service's own process runs (its pid was reported after exec)."""
+        await self._spawned.wait()
+
     def send_input(self, text: str) -> bool:
         """Write a line to the service's stdin (pdb). False if it has no stdin pipe or is not running."""
         if not self.spec.stdin_pipe or self.guard is None or self.guard.stdin is None:
