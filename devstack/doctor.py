@@ -589,8 +589,8 @@ def check_inotify(ctx: Context) -> Check:
         return Check("inotify", OK, "no inotify watch limit on this system")
     root = Path(ctx.config.root)
     dirs = count_watched_dirs(root, _watch_ignores(ctx.config), limit)
-    fix = (f"raise it: `echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/60-inotify.conf && "
-           f"sudo sysctl --system`, or add big folders to watch_ignore, or set [reload] polling = true")
+    fix = ("raise it: `echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/60-inotify.conf && "
+           "sudo sysctl --system`, or add big folders to watch_ignore, or set [reload] polling = true")
     if dirs > limit:
         return Check("inotify", FAIL, f"{root} has more than {limit} folders to watch, above "
                                       f"fs.inotify.max_user_watches = {limit}: hot reload cannot watch them all", fix)

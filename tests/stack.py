@@ -1,8 +1,15 @@
-"""Helpers for functional tests: a devstack.toml running the bundled demo app on free ports."""
+"""Helpers for functional tests: a devstack.toml running the bundled demo app on free ports, and
+what a test needs to see the processes a running devstack started from outside."""
 from __future__ import annotations
 
+import json
+import os
 import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import psutil
 
 
 def free_port() -> int:
@@ -49,3 +56,40 @@ app = "devstack.demo.app:celery"
     path = folder / "devstack.toml"
     path.write_text(text)
     return path
+
+
+def pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def started_by(pid: int) -> dict[int, psutil.Process]:
+    """Every process devstack (`pid`) started: its descendants plus every member of their process groups
+    (a service that left its parent is still in its group)."""
+    found = {p.pid: p for p in psutil.Process(pid).children(recursive=True)}
+    groups = {g for g in (pgid(p) for p in found) if g and g != pid}
+    for p in psutil.process_iter():
+        if p.pid not in found and p.pid != pid and pgid(p.pid) in groups:
+            found[p.pid] = p
+    return found
+
+
+def http_get(url: str, timeout: float = 2) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return None
+
+
+def stack_ready_from_logs(logs: Path, api_url: str) -> bool:
+    """Readiness seen from outside (the TUI prints no ready line): log markers plus the API answering."""
+    def has(name: str, marker: str) -> bool:
+        path = logs / f"{name}.log"
+        return path.exists() and marker in path.read_text(errors="replace")
+
+    return (has("redis", "Ready to accept connections") and has("worker", " ready.")
+            and has("beat", "beat: Starting...") and http_get(api_url) is not None)
+

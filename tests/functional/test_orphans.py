@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import tomllib
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import psutil
 import pytest
 import redis
 
-from tests.stack import write_demo_config
+from tests.stack import stack_ready_from_logs, started_by, write_demo_config
 
 pytestmark = pytest.mark.functional
 
@@ -108,17 +107,8 @@ class DevstackRun:
 
     def wait_ready_from_logs(self, timeout: float = 40) -> None:
         """Readiness seen from outside (the TUI prints no such line): log markers plus the API answering."""
-        logs = self.state_dir / "logs"
-
-        def has(name: str, marker: str) -> bool:
-            path = logs / f"{name}.log"
-            return path.exists() and marker in path.read_text(errors="replace")
-
-        def ready() -> bool:
-            return (has("redis", "Ready to accept connections") and has("worker", " ready.")
-                    and has("beat", "beat: Starting...") and http_get(self.api_url()) is not None)
-
-        self._wait(ready, timeout, "redis, api, worker and beat ready (from their logs)")
+        self._wait(lambda: stack_ready_from_logs(self.state_dir / "logs", self.api_url()), timeout,
+                   "redis, api, worker and beat ready (from their logs)")
 
     def _wait(self, predicate, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -132,13 +122,7 @@ class DevstackRun:
 
     def tree(self) -> list[psutil.Process]:
         """Every process devstack started: its descendants plus every member of their process groups."""
-        root = psutil.Process(self.pid)
-        found = {p.pid: p for p in root.children(recursive=True)}
-        groups = {pgid for pgid in (_pgid(pid) for pid in found) if pgid and pgid != self.pid}
-        for p in psutil.process_iter():
-            if p.pid not in found and p.pid != self.pid and _pgid(p.pid) in groups:
-                found[p.pid] = p
-        return list(found.values())
+        return list(started_by(self.pid).values())
 
     def record(self) -> dict:
         return json.loads((self.state_dir / "processes.json").read_text())
@@ -170,13 +154,6 @@ class DevstackRun:
             self.kill()
 
 
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
-
-
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     """Processes still running (same pid *and* start time; a zombie has exited and holds nothing)."""
     living = []
@@ -197,14 +174,6 @@ def describe(procs: list[psutil.Process]) -> str:
         except psutil.Error:
             lines.append(f"  {p.pid}: (gone)")
     return "\n".join(lines)
-
-
-def http_get(url: str, timeout: float = 2) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-        return None
 
 
 def kill_and_count_survivors(run: DevstackRun, minimum: int) -> list[psutil.Process]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.functional.test_orphans import alive, describe, http_get
-from tests.stack import write_demo_config
+from tests.functional.test_orphans import alive, describe
+from tests.stack import stack_ready_from_logs, started_by, write_demo_config
 
 pytestmark = pytest.mark.functional
 
@@ -82,14 +82,9 @@ class PtyRun:
 
         api = f"http://127.0.0.1:{tomllib.loads(self.config.read_text())['api']['port']}/"
 
-        def has(name: str, marker: str) -> bool:
-            path = logs / f"{name}.log"
-            return path.exists() and marker in path.read_text(errors="replace")
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (has("redis", "Ready to accept connections") and has("worker", " ready.")
-                    and has("beat", "beat: Starting...") and http_get(api) is not None):
+            if stack_ready_from_logs(logs, api):
                 return
             if self.poll() is not None:
                 pytest.fail(f"devstack exited ({self.status}) before the stack was ready:\n{self.text()[-3000:]}")
@@ -98,12 +93,7 @@ class PtyRun:
 
     def started(self) -> list[psutil.Process]:
         """Every process devstack started: descendants, members of their process groups, the pid record."""
-        root = psutil.Process(self.pid)
-        found = {p.pid: p for p in root.children(recursive=True)}
-        groups = {g for g in (_pgid(pid) for pid in found) if g and g != self.pid}
-        for p in psutil.process_iter():
-            if p.pid not in found and p.pid != self.pid and _pgid(p.pid) in groups:
-                found[p.pid] = p
+        found = started_by(self.pid)
         import json
 
         record = json.loads((self.folder / ".devstack" / "processes.json").read_text())
@@ -124,13 +114,6 @@ class PtyRun:
             os.close(self.fd)
         except OSError:
             pass
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import get_args
 
 import pytest
 from pydantic import BaseModel
