@@ -39,7 +39,6 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-import redis
 from celery import Celery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,9 +108,19 @@ class Readiness:
         return self._text
 
     def _redis(self) -> bool:
+        """AUTH + PING on a raw socket: redis-py's default retries would turn a refused connection into
+        seconds of backoff and stall this poller."""
         try:
-            return redis.Redis(port=self.redis_port, password=PASSWORD, socket_timeout=0.5).ping()
-        except redis.exceptions.RedisError:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as conn:
+                conn.sendall(f"AUTH {PASSWORD}\r\nPING\r\n".encode())
+                reply = b""
+                while reply.count(b"\r\n") < 2:
+                    chunk = conn.recv(256)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                return reply.split(b"\r\n")[1] == b"+PONG"
+        except OSError:
             return False
 
     def _api(self) -> bool:

@@ -123,8 +123,12 @@ class RedisProbe(Probe):
 
     async def _ping_redis_py(self) -> bool:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        client = aioredis.Redis(socket_connect_timeout=1, socket_timeout=2, **self.connect_kwargs)
+        # no retries: redis-py's default backoff turns one refused connection into seconds of waiting
+        client = aioredis.Redis(socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0),
+                                **self.connect_kwargs)
         try:
             return bool(await client.ping())
         except Exception as exc:  # connection refused while it boots, LOADING while AOF loads

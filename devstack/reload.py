@@ -524,7 +524,10 @@ def stale_unacked(broker_url: str, live_since: float | None, requeue: bool = Fal
 
     if not broker_url.startswith(("redis://", "rediss://", "unix://")):
         raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
-    client = redis.Redis.from_url(broker_url, socket_timeout=5)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
     try:
         inspector = QueueInspector(client)
         held = {t.decode() if isinstance(t, bytes) else t for t in client.hkeys(inspector.unacked_key)}
