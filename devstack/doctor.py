@@ -194,6 +194,7 @@ class Context:
     file_error: str | None = None
     endpoint: object | None = None  # RedisEndpoint
     endpoint_error: str | None = None
+    sentinel_error: str | None = None  # behind sentinels: why none of them named the master
     password_source: str = ""
     worker_env: dict[str, str] = field(default_factory=dict)
     timeout: float = 1.0
@@ -208,7 +209,10 @@ class Context:
     def broker_url(self) -> str | None:
         if self.endpoint is None:
             return None
-        return self.worker_env.get("CELERY_BROKER_URL") or self.endpoint.url(1)
+        url = self.worker_env.get("CELERY_BROKER_URL")
+        if not url or url.startswith("sentinel://"):  # devstack reads the queues on the master itself
+            return self.endpoint.direct_url(1)
+        return url
 
     def layers(self) -> list[tuple[str, dict[str, str], bool]]:
         """(where, variables, reaches devstack's processes?) for each place app settings come from."""
@@ -270,6 +274,14 @@ def build_context(config, environ: dict[str, str] | None = None, *, timeout: flo
                                                               ctx.environ)
     except DevstackError as exc:
         ctx.endpoint_error = exc.message
+    if ctx.endpoint is not None and ctx.endpoint.is_sentinel:  # where is the master? ask the sentinels
+        import asyncio
+
+        from .probes import SentinelProbe
+
+        probe = SentinelProbe(ctx.endpoint)
+        ctx.endpoint.master = asyncio.run(probe.ask_sentinels())
+        ctx.sentinel_error = probe.last_error if ctx.endpoint.master is None else None
     if ctx.endpoint is not None:
         ctx.worker_env = compose_env(environ=ctx.environ, env_file=ctx.file_vars, wiring=ctx.endpoint.wiring(),
                                      global_env=config.env, service_env=config.worker.env)
@@ -281,16 +293,12 @@ def expected_endpoint(config, env: dict[str, str], environ: dict[str, str]):
 
     Mirrors redis_server.plan_redis / load_or_create_password without writing files or taking ports.
     """
-    from .redis_server import RedisEndpoint, resolve_mode
+    from .redis_server import RedisEndpoint, external_endpoint, resolve_mode
 
     cfg = config.redis
     mode, _binary = resolve_mode(cfg)
     if mode == "external":
-        s = urlsplit(cfg.url.split(";")[0])
-        password = unquote(s.password) if s.password else None
-        return (RedisEndpoint("external", s.hostname or "127.0.0.1", s.port or 6379, password,
-                              scheme="rediss" if s.scheme == "rediss" else "redis", url_override=cfg.url,
-                              master_name=cfg.master_name), "[redis] url")
+        return external_endpoint(cfg), "[redis] url"
     stored = Path(config.project.state_dir) / "redis.password"
     if cfg.password:
         password, source = cfg.password, "[redis] password"
@@ -398,9 +406,17 @@ def check_redis(ctx: Context) -> Check:
     if ctx.endpoint is None:
         return Check("redis", FAIL, ctx.endpoint_error or "no Redis could be planned", "see the message")
     ep = ctx.endpoint
-    where = f"{ep.host}:{ep.port}"
+    host, port = ep.connect_kwargs()["host"], ep.connect_kwargs()["port"]
+    where = f"{host}:{port}"
     expects = f"devstack expects {'an' if ep.mode[0] in 'ae' else 'a'} {ep.mode} Redis at {where}"
     app = f"The app's env: {app_env_summary(ctx)}."
+    if ep.is_sentinel:
+        if ep.master is None:
+            return Check("redis", FAIL, f"devstack expects an external Redis behind sentinels, master "
+                                        f"{ep.master_name!r}, but no sentinel named it: {ctx.sentinel_error}. {app}",
+                         "check the sentinel addresses in [redis] url and [redis] master_name "
+                         "(`redis-cli -p 26379 sentinel masters` lists the names)")
+        expects = f"devstack expects an external Redis behind sentinels: master {ep.master_name!r} at {where}"
     if ep.mode != "external":
         from .state import running_pid
 
@@ -412,7 +428,7 @@ def check_redis(ctx: Context) -> Check:
                                         "this stack is not running: `devstack up` would stop with "
                                         f"'Address already in use'. {app}",
                          "stop that process, or set [redis] port in devstack.toml to a free port")
-    result = ctx.probe(ep.host, ep.port, ep.password)
+    result = ctx.probe(host, port, ep.password)
     if result == "ok":
         return Check("redis", OK, f"{expects}: it answers PING with devstack's password. {app}")
     if result == "connection refused":
@@ -494,7 +510,8 @@ def _broker_client(ctx: Context):
     url = ctx.broker_url
     if not url or broker_url_problems(url) or not url.startswith(("redis://", "rediss://")):
         return None
-    if ctx.probe(ctx.endpoint.host, ctx.endpoint.port, ctx.endpoint.password) != "ok":
+    kwargs = ctx.endpoint.connect_kwargs()
+    if ctx.probe(kwargs["host"], kwargs["port"], ctx.endpoint.password) != "ok":
         return None
     from redis.backoff import NoBackoff
     from redis.retry import Retry

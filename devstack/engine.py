@@ -22,7 +22,7 @@ from urllib.parse import quote
 from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
-from .probes import HttpProbe, LogProbe, Probe, RedisProbe, http_probe_from_url, raw_command
+from .probes import HttpProbe, LogProbe, Probe, RedisProbe, SentinelProbe, http_probe_from_url, raw_command
 from .redis_server import (RedisEndpoint, check_port_free, load_or_create_password, plan_redis,
                            remove_stale_containers)
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
@@ -39,6 +39,9 @@ FLASK_PRELOAD = ("flask", "flask.cli", "werkzeug.serving", "werkzeug.debug", "ce
                  "redis")
 
 
+ATTACH_PATIENCE = 3.0  # seconds an external Redis may take before devstack says it does not answer
+
+
 class AttachedRedis:
     """Stands in for the redis service in external mode: nothing to launch, ready once PING answers."""
 
@@ -52,8 +55,8 @@ class AttachedRedis:
         self.restarts = 0
         self.exit_code = None
         self.started_at = None
-        self.spec = ServiceSpec("redis", [], Path("."), {}, RedisProbe(endpoint.connect_kwargs()),
-                                autorestart=False)
+        probe = SentinelProbe(endpoint) if endpoint.is_sentinel else RedisProbe(endpoint.connect_kwargs())
+        self.spec = ServiceSpec("redis", [], Path("."), {}, probe, autorestart=False)
 
     def start(self) -> None:
         asyncio.get_running_loop().create_task(self._attach())
@@ -61,7 +64,19 @@ class AttachedRedis:
     async def _attach(self) -> None:
         self.state = State.STARTING
         self.bus.emit(StateChanged("redis", State.STARTING, detail=f"connecting to {self.endpoint.describe()}"))
-        await self.spec.probe.wait(self)
+        probe = self.spec.probe
+        waiting = asyncio.ensure_future(probe.wait(self))
+        done, _ = await asyncio.wait({waiting}, timeout=ATTACH_PATIENCE)
+        if not done:  # say what is wrong instead of sitting in "starting"; keep trying meanwhile
+            self.bus.emit(Notice(
+                f"the external Redis ({self.endpoint.describe()}) does not answer yet: "
+                f"{probe.last_error or 'no answer'}. devstack keeps trying; the apps start once it answers. "
+                f"Check [redis] url (and master_name), or that the server is running.", "warning", "redis"))
+            await waiting
+        if self.endpoint.master is not None:
+            host, port = self.endpoint.master
+            self.bus.emit(Notice(f"the sentinels name {host}:{port} as master {self.endpoint.master_name!r}",
+                                 service="redis"))
         self.state = State.READY
         self.started_at = time.time()
         self.ready_event.set()
@@ -258,7 +273,7 @@ class Engine:
         if worker is None:
             return
         await worker.wait_spawned()
-        broker = worker.spec.env.get("CELERY_BROKER_URL", self.endpoint.url(1))
+        broker = self.internal_broker_url(worker.spec.env.get("CELERY_BROKER_URL"))
         try:
             await asyncio.get_running_loop().run_in_executor(None, _warm_up_broker, broker)
         except Exception:
@@ -339,10 +354,10 @@ class Engine:
                 argv.append("-E")
             if w.fast_start:
                 argv += ["--without-mingle", "--without-gossip"]
-        broker = env.get("CELERY_BROKER_URL", self.endpoint.url(1))
+        broker = env.get("CELERY_BROKER_URL")
 
         async def confirm(match) -> None:
-            await self._confirm_worker(match.group(1), broker)
+            await self._confirm_worker(match.group(1), self.internal_broker_url(broker))
 
         return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, confirm),
                            ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True,
@@ -487,7 +502,7 @@ class Engine:
         worker = self.services.get("worker")
         broker = worker.spec.env.get("CELERY_BROKER_URL") if isinstance(worker, Service) else None
         live_since = worker.started_at if isinstance(worker, Service) and worker.running else None
-        return stale_unacked(broker or self.endpoint.url(1), live_since, requeue)
+        return stale_unacked(self.internal_broker_url(broker), live_since, requeue)
 
     async def requeue_unacked(self) -> int:
         """`devstack requeue`: return messages a killed worker generation left in `unacked` to their queues."""
@@ -514,6 +529,13 @@ class Engine:
             "services": {**{name: s.status() for name, s in self.services.items()},
                          **{label: s.status() for label, s in self.draining.items()}},
         }
+
+    def internal_broker_url(self, app_url: str | None = None) -> str:
+        """The broker URL devstack itself uses to ping workers and read queues: the worker's own
+        CELERY_BROKER_URL, except a sentinel:// one (or none), which becomes the master found."""
+        if not app_url or app_url.startswith("sentinel://"):
+            return self.endpoint.direct_url(1)
+        return app_url
 
     def notice(self, text: str, level: str = "info", service: str | None = None) -> None:
         self.bus.emit(Notice(text, level, service))

@@ -110,11 +110,8 @@ class RedisProbe(Probe):
         except RedisReplyError as exc:  # LOADING while the AOF loads, NOAUTH, WRONGPASS
             self.last_error = str(exc)
             return False
-        except ConnectionRefusedError as exc:
-            self.last_error = f"connection refused ({exc})"
-            return False
         except (OSError, asyncio.TimeoutError, ValueError) as exc:
-            self.last_error = str(exc) or type(exc).__name__
+            self.last_error = _connect_error(exc)
             return False
         if reply == "PONG":
             return True
@@ -146,9 +143,9 @@ class RedisReplyError(Exception):
     """Redis answered with an error (the text after the "-")."""
 
 
-async def raw_command(connect_kwargs: dict, *command: str, timeout: float = 2.0) -> str:
-    """AUTH (when there is a password), then `command`, on a fresh plain-TCP connection; the reply as
-    text. Only simple and bulk string replies are understood (PING, INFO, ...). No TLS.
+async def raw_command(connect_kwargs: dict, *command: str, timeout: float = 2.0):
+    """AUTH (when there is a password), then `command`, on a fresh plain-TCP connection. The reply:
+    text (simple, bulk and integer replies), a list (arrays), None (nil). No TLS.
 
     Cheaper than importing redis-py on the start-up path, where every CPU millisecond delays the apps.
     """
@@ -170,7 +167,7 @@ async def raw_command(connect_kwargs: dict, *command: str, timeout: float = 2.0)
         writer.close()
 
 
-async def _read_reply(reader: asyncio.StreamReader) -> str:
+async def _read_reply(reader: asyncio.StreamReader):
     line = await reader.readline()
     if not line:
         raise ConnectionError("connection closed")
@@ -182,10 +179,59 @@ async def _read_reply(reader: asyncio.StreamReader) -> str:
     if kind == b"$":
         length = int(rest)
         if length < 0:
-            return ""
+            return None
         data = await reader.readexactly(length + 2)
         return data[:-2].decode(errors="replace")
+    if kind == b":":
+        return rest.decode()
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [await _read_reply(reader) for _ in range(count)]
     raise ValueError(f"not a Redis reply: {line[:40]!r}")
+
+
+class SentinelProbe(RedisProbe):
+    """Behind sentinels: ask them, in order, which master serves `master_name`; ready when that master
+    answers an authenticated PING. The master found becomes `endpoint.master`, where devstack's own
+    connections go; the apps get the sentinel URL and find the master themselves."""
+
+    def __init__(self, endpoint, interval: float = 0.05):
+        super().__init__(endpoint.connect_kwargs(), interval)
+        self.endpoint = endpoint
+
+    async def ping(self) -> bool:
+        master = await self.ask_sentinels()
+        if master is None:
+            return False
+        self.endpoint.master = master
+        self.connect_kwargs = self.endpoint.connect_kwargs()
+        return await super().ping()
+
+    async def ask_sentinels(self) -> tuple[str, int] | None:
+        errors = []
+        for host, port in self.endpoint.sentinels:
+            try:
+                reply = await raw_command({"host": host, "port": port}, "SENTINEL", "get-master-addr-by-name",
+                                          self.endpoint.master_name or "", timeout=1.0)
+            except RedisReplyError as exc:
+                errors.append(f"sentinel {host}:{port}: {exc}")
+                continue
+            except (OSError, asyncio.TimeoutError, ValueError) as exc:
+                errors.append(f"sentinel {host}:{port}: {_connect_error(exc)}")
+                continue
+            if isinstance(reply, list) and len(reply) == 2 and str(reply[1]).isdigit():
+                return str(reply[0]), int(reply[1])
+            errors.append(f"sentinel {host}:{port} knows no master named {self.endpoint.master_name!r}")
+        self.last_error = "; ".join(errors) or "no sentinel configured"
+        return None
+
+
+def _connect_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def _resp(args: list[str]) -> bytes:

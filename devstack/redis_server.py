@@ -34,6 +34,12 @@ class RedisEndpoint:
     scheme: str = "redis"
     url_override: str | None = None  # external mode: the URL as the user gave it (sentinel etc.)
     master_name: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()  # a sentinel:// setup: every sentinel's host and port
+    master: tuple[str, int] | None = None  # ... and the master they named, once the probe asked them
+
+    @property
+    def is_sentinel(self) -> bool:
+        return bool(self.sentinels)
 
     def url(self, db: int) -> str:
         if self.url_override:
@@ -41,8 +47,19 @@ class RedisEndpoint:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"{self.scheme}://{auth}{self.host}:{self.port}/{db}"
 
+    def direct_url(self, db: int) -> str:
+        """A plain redis:// URL for devstack's own connections (queue inspection, the event feed, the
+        worker ping): the apps' URL, except behind sentinels, where it is the master they named."""
+        if not self.is_sentinel:
+            return self.url(db)
+        host, port = self.master or (self.host, self.port)
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"{self.scheme}://{auth}{host}:{port}/{db}"
+
     def connect_kwargs(self, db: int = 0) -> dict:
-        kwargs = {"host": self.host, "port": self.port, "password": self.password, "db": db}
+        """Where devstack itself connects (behind sentinels: the master, once known)."""
+        host, port = self.master or (self.host, self.port)
+        kwargs = {"host": host, "port": port, "password": self.password, "db": db}
         if self.scheme == "rediss":
             kwargs["ssl"] = True
         return kwargs
@@ -59,15 +76,40 @@ class RedisEndpoint:
             "CELERY_RESULT_BACKEND": self.url(1),
             "REDIS_USE_SSL": "true" if self.scheme == "rediss" else "false",
         }
-        if self.url_override and self.url_override.startswith("sentinel://"):
+        if self.is_sentinel:  # the names Dify reads for a sentinel setup, for its cache and for Celery
             env["REDIS_USE_SENTINEL"] = "true"
             env["REDIS_SENTINEL_SERVICE_NAME"] = self.master_name or ""
-            env["REDIS_SENTINELS"] = ",".join(
-                f"{urlsplit(u).hostname}:{urlsplit(u).port or 26379}" for u in self.url_override.split(";"))
+            env["REDIS_SENTINELS"] = ",".join(f"{h}:{p}" for h, p in self.sentinels)
+            env["CELERY_USE_SENTINEL"] = "true"
+            env["CELERY_SENTINEL_MASTER_NAME"] = self.master_name or ""
         return env
 
     def describe(self) -> str:
+        if self.is_sentinel:
+            return (f"{self.mode} behind sentinel{'s' if len(self.sentinels) > 1 else ''} "
+                    f"{', '.join(f'{h}:{p}' for h, p in self.sentinels)} (master {self.master_name!r})")
         return f"{self.mode} at {self.host}:{self.port}"
+
+
+def parse_sentinels(url: str) -> tuple[tuple[str, int], ...]:
+    """Host and port of every sentinel in "sentinel://h1:26379;sentinel://h2:26379" (default port 26379)."""
+    found = []
+    for one in url.split(";"):
+        s = urlsplit(one.strip())
+        if s.scheme == "sentinel":
+            found.append((s.hostname or "127.0.0.1", s.port or 26379))
+    return tuple(found)
+
+
+def external_endpoint(cfg) -> RedisEndpoint:
+    """The endpoint of `[redis] mode = "external"`: the URL's host, port and password (behind sentinels,
+    the first sentinel until the probe has asked for the master)."""
+    s = urlsplit(cfg.url.split(";")[0])
+    sentinels = parse_sentinels(cfg.url)
+    return RedisEndpoint("external", s.hostname or "127.0.0.1", s.port or (26379 if sentinels else 6379),
+                         unquote(s.password) if s.password else None,
+                         scheme="rediss" if s.scheme == "rediss" else "redis",
+                         url_override=cfg.url, master_name=cfg.master_name, sentinels=sentinels)
 
 
 def _with_db(url: str, db: int) -> str:
@@ -199,12 +241,7 @@ def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tupl
     """Decide how Redis runs and build its ServiceSpec (None when external)."""
     mode, binary = resolve_mode(cfg)
     if mode == "external":
-        s = urlsplit(cfg.url.split(";")[0])
-        url_password = unquote(s.password) if s.password else None
-        endpoint = RedisEndpoint("external", s.hostname or "127.0.0.1", s.port or 6379, url_password,
-                                 scheme="rediss" if s.scheme == "rediss" else "redis",
-                                 url_override=cfg.url, master_name=cfg.master_name)
-        return endpoint, None
+        return external_endpoint(cfg), None
     check_port_free(cfg.port, "Redis", "[redis] port")
     endpoint = RedisEndpoint(mode, "127.0.0.1", cfg.port, password)
     data_dir = state_dir / "redis"

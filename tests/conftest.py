@@ -78,3 +78,31 @@ def redis_server(tmp_path):
         proc.wait(5)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def sentinel(tmp_path, redis_server):
+    """A real Redis Sentinel (redis-server --sentinel) monitoring the test's redis-server as "mymaster"."""
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"  # sentinel rewrites its config: it must be a writable file of its own
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                    f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+                    f"sentinel auth-pass mymaster {redis_server.password}\n")
+    proc = subprocess.Popen([redis_server_binary(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while not _sentinel_master(client):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the sentinel did not name the master within 10 s")
+        time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def _sentinel_master(client):
+    try:
+        return client.execute_command("SENTINEL", "get-master-addr-by-name", "mymaster")
+    except Exception:
+        return None

@@ -58,7 +58,7 @@ class EngineSource:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.control: ControlServer | None = None
-        self._clients: dict[int, object] = {}
+        self._clients: dict[tuple, object] = {}
         self._procs: dict[int, psutil.Process] = {}
 
     # ----- lifecycle -----------------------------------------------------------------------------
@@ -126,13 +126,18 @@ class EngineSource:
 
     # ----- Redis and the broker (blocking: thread workers only) ----------------------------------
     def _client(self, db: int):
-        client = self._clients.get(db)
+        # Keyed by address too: behind sentinels the endpoint moves from the sentinel to the master found.
+        kwargs = self.engine.endpoint.connect_kwargs(db)
+        key = (db, kwargs["host"], kwargs["port"])
+        client = self._clients.get(key)
         if client is None:
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
-            client = redis.Redis(socket_timeout=2, socket_connect_timeout=2,
-                                 **self.engine.endpoint.connect_kwargs(db))
-            self._clients[db] = client
+            # no retries: with redis-py's default backoff a Redis that is down would freeze the panel for seconds
+            client = redis.Redis(socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), **kwargs)
+            self._clients[key] = client
         return client
 
     def redis_stats(self) -> RedisStats:
@@ -192,7 +197,10 @@ class EngineSource:
     # ----- live task events ------------------------------------------------------------------------
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
         """Runs until cancelled."""
-        await TaskEventFeed(self.engine.endpoint.url(1), on_event, db=1).run()
+        redis_service = self.engine.services.get("redis")
+        if redis_service is not None:  # behind sentinels the master is known only then
+            await redis_service.wait_ready()
+        await TaskEventFeed(self.engine.endpoint.direct_url(1), on_event, db=1).run()
 
     def now(self) -> float:
         return time.time()

@@ -101,6 +101,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
     if not celery_conf.get("result_backend"):
         celery_conf["result_backend"] = celery_conf["broker_url"]
+    if _truthy(os.environ.get("CELERY_USE_SENTINEL")):
+        # Dify (extensions/ext_celery.py): kombu finds the master through the sentinels by this name.
+        options = {"master_name": os.environ.get("CELERY_SENTINEL_MASTER_NAME", "")}
+        celery_conf.setdefault("broker_transport_options", options)
+        celery_conf.setdefault("result_backend_transport_options", options)
     if not app.config.get("REDIS_URL"):
         app.config["REDIS_URL"] = _cache_url_from_broker(celery_conf["broker_url"])
 
@@ -110,6 +115,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _sentinel_cache_client():
+    """Dify's ext_redis with REDIS_USE_SENTINEL: the master named REDIS_SENTINEL_SERVICE_NAME."""
+    from redis.sentinel import Sentinel
+
+    sentinels = []
+    for item in filter(None, (os.environ.get("REDIS_SENTINELS") or "").split(",")):
+        host, _, port = item.strip().rpartition(":")
+        sentinels.append((host, int(port)))
+    if not sentinels:
+        raise DemoConfigError("REDIS_USE_SENTINEL is true but REDIS_SENTINELS (host:port,host:port) is empty")
+    return Sentinel(sentinels, socket_timeout=1.0).master_for(
+        os.environ.get("REDIS_SENTINEL_SERVICE_NAME", ""), password=os.environ.get("REDIS_PASSWORD") or None,
+        db=int(os.environ.get("REDIS_DB") or 0), decode_responses=True)
+
+
 def _init_cache(app: Flask) -> None:
     """A lazily created Redis client for the cache (db 0), like Dify's ``ext_redis``."""
     client = None
@@ -117,12 +141,15 @@ def _init_cache(app: Flask) -> None:
     def get_cache():
         nonlocal client
         if client is None:
-            url = app.config.get("REDIS_URL")
-            if not url:
-                raise DemoConfigError("REDIS_URL is not set (the cache, Redis db 0)")
-            import redis
+            if _truthy(os.environ.get("REDIS_USE_SENTINEL")):
+                client = _sentinel_cache_client()
+            else:
+                url = app.config.get("REDIS_URL")
+                if not url:
+                    raise DemoConfigError("REDIS_URL is not set (the cache, Redis db 0)")
+                import redis
 
-            client = redis.Redis.from_url(url, decode_responses=True)
+                client = redis.Redis.from_url(url, decode_responses=True)
         return client
 
     app.extensions["demo_cache"] = get_cache

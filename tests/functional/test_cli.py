@@ -227,6 +227,35 @@ def test_external_redis_mode(stack, tmp_path, redis_server):
     assert redis_server.password not in s.output
 
 
+def test_external_sentinel_mode(stack, tmp_path, redis_server, sentinel):
+    """Sentinel URLs reach the apps as Dify reads them; devstack itself talks to the master the sentinel names."""
+    url = f"sentinel://:{redis_server.password}@127.0.0.1:{sentinel}"
+    config = write_demo_config(tmp_path, redis=f'mode = "external"\nurl = "{url}"\nmaster_name = "mymaster"')
+    s = stack(config)
+    s.wait_ready()
+    status = s.status()
+    assert status["redis"]["mode"] == "external" and status["services"]["redis"]["state"] == "ready"
+    assert status["services"]["worker"]["state"] == "ready"
+    task = s.api("/tasks/add?x=20&y=22")
+    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)
+    assert result["result"] == 42
+    assert redis_server.client(1).exists(f"celery-task-meta-{task['id']}")  # on the master, db 1
+    assert "does not answer a ping" not in s.output
+    assert redis_server.password not in s.output
+
+
+def test_external_redis_that_does_not_answer_is_named_with_the_reason(stack, tmp_path):
+    port = free_port()  # nothing listens here
+    config = write_demo_config(tmp_path, redis=f'mode = "external"\nurl = "redis://:secret-pw@127.0.0.1:{port}/0"')
+    s = stack(config)
+    wait_for(lambda: "does not answer yet" in s.output, 15, what="the notice about the external Redis")
+    line = next(line for line in s.output.splitlines() if "does not answer yet" in line)
+    assert f"127.0.0.1:{port}" in line and "connection refused" in line and "[redis] url" in line
+    assert "api starting" not in s.output  # the apps wait for Redis
+    assert "secret-pw" not in s.output
+    assert s.proc.poll() is None  # still trying: starting Redis late must still work
+
+
 def test_busy_redis_port_names_its_owner(tmp_path):
     port = free_port()
     holder = subprocess.Popen([sys.executable, "-c",

@@ -261,3 +261,19 @@ def test_running_stack_explains_a_wrong_password_once(tmp_path, redis_server):
     assert len(notices) == 1, output[-3000:]
     assert "WRONGPASS" in notices[0] and "CELERY_BROKER_URL" in notices[0]
     assert WRONG not in output and rs.password not in output
+
+
+def test_sentinel_setup_checks_the_master_the_sentinels_name(tmp_path, redis_server, sentinel):
+    url = f"sentinel://:{redis_server.password}@127.0.0.1:{sentinel}"
+    path = external_config(tmp_path, url)
+    path.write_text(path.read_text().replace(f'url = "{url}"', f'url = "{url}"\nmaster_name = "mymaster"'))
+    checks, report = doctor(path)
+    assert checks["redis"].level == OK, report
+    assert f"master 'mymaster' at 127.0.0.1:{redis_server.port}" in checks["redis"].message
+    assert checks["pending tasks"].level == OK and "not checked" not in checks["pending tasks"].message
+    assert redis_server.password not in report
+
+    path.write_text(path.read_text().replace('master_name = "mymaster"', 'master_name = "nosuch"'))
+    checks, report = doctor(path)
+    assert checks["redis"].level == FAIL, report
+    assert "knows no master named 'nosuch'" in checks["redis"].message and "master_name" in checks["redis"].fix

@@ -73,4 +73,6 @@ def test_raw_command_reads_bulk_replies(redis_server):
     assert f"redis_version:{version}" in info.splitlines()
     redis_server.client().set("k", "")
     assert asyncio.run(raw_command(kwargs, "GET", "k")) == ""
-    assert asyncio.run(raw_command(kwargs, "GET", "missing")) == ""
+    assert asyncio.run(raw_command(kwargs, "GET", "missing")) is None
+    assert asyncio.run(raw_command(kwargs, "RPUSH", "l", "a", "b")) == "2"
+    assert asyncio.run(raw_command(kwargs, "LRANGE", "l", "0", "-1")) == ["a", "b"]
