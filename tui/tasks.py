@@ -50,4 +50,4 @@ class TaskFeed(Static):
             return
         self._dirty = False
         lines = list(self.events)[: max(self.size.height, 20)]
-        self.update(Text("\n").join(event_text(e) for e in lines))
+        self.update(Text("\n").join(event_text(e) for e in lines), layout=False)  # its height is fixed by CSS

@@ -1,0 +1,118 @@
+"""The idle-CPU shortcuts draw exactly what Textual's own widgets draw.
+
+`FastSparkline` builds its strip itself and `ProcessLog` updates its scrollbars without a screen layout:
+both are compared, output for output, with the Textual widget they replace.
+"""
+from __future__ import annotations
+
+import random
+import re
+
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.screen import Screen
+from textual.widgets import Log, Sparkline
+
+from tui.logs import ProcessLog
+from tui.sparkline import FastSparkline
+
+
+class Sparklines(App):
+    CSS = "Sparkline { height: 1; margin-top: 1; } .narrow { width: 33; }"
+
+    def compose(self) -> ComposeResult:
+        yield Sparkline([], id="textual")
+        yield FastSparkline([], id="fast")
+        yield Sparkline([], id="textual-narrow", classes="narrow")
+        yield FastSparkline([], id="fast-narrow", classes="narrow")
+
+
+async def test_fast_sparkline_draws_what_textual_draws():
+    rnd = random.Random(7)
+    app = Sparklines()
+    async with app.run_test(size=(58, 10)) as pilot:
+        pairs = [(app.query_one("#textual"), app.query_one("#fast")),
+                 (app.query_one("#textual-narrow"), app.query_one("#fast-narrow"))]
+        for trial in range(120):
+            n = rnd.choice([0, 1, 2, 3, 20, 55, 56, 57, 60, 100])
+            kind = trial % 4
+            if kind == 0:
+                data = [float(rnd.randint(0, 30)) for _ in range(n)]
+            elif kind == 1:
+                data = [5.0] * n  # flat
+            elif kind == 2:
+                data = [rnd.random() * 1000 for _ in range(n)]
+            else:
+                data = [float(rnd.choice([0, 0, 0, 1, 14])) for _ in range(n)]
+            for reference, fast in pairs:
+                reference.data = data
+                fast.data = data
+            await pilot.pause()
+            for reference, fast in pairs:
+                expected = reference.render_lines(Region(0, 0, reference.size.width, 1))[0]
+                got = fast.render_lines(Region(0, 0, fast.size.width, 1))[0]
+                assert list(got) == list(expected), (n, kind, reference.id)
+                assert got.cell_length == expected.cell_length
+
+
+def log_app(cls):
+    class LogApp(App):
+        def compose(self) -> ComposeResult:
+            yield cls(max_lines=50, id="log")
+    return LogApp()
+
+
+async def log_screens(cls) -> tuple[list[str], int]:
+    """Screenshots of a log taking lines (scrollbar appearing, a wider line, scrolled up, cleared, a batch
+    over max_lines), and how many screen layouts the writes caused."""
+    layouts = 0
+    original = Screen._refresh_layout
+
+    def counting(self, *args, **kwargs):
+        nonlocal layouts
+        if self._layout_required:
+            layouts += 1
+        return original(self, *args, **kwargs)
+
+    Screen._refresh_layout = counting
+    try:
+        app = log_app(cls)
+        shots = []
+        async with app.run_test(size=(60, 12)) as pilot:
+            log = app.query_one("#log")
+            await pilot.pause()
+            layouts = 0
+            for i in range(30):
+                log.write_lines([f"line {i} " + "x" * (70 if i == 25 else i % 7)])
+                await pilot.pause()
+                if i in (3, 10, 11, 12, 20, 25, 29):
+                    shots.append(app.export_screenshot())
+            writes_layouts = layouts
+            log.scroll_home(animate=False)
+            await pilot.pause()
+            log.write_lines(["while scrolled up"])
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            log.clear()
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            log.write_lines([f"again {i}" for i in range(3)])
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            log.write_lines([f"batch {i}" for i in range(200)])  # over max_lines, and measured in a worker
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+        return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], writes_layouts
+    finally:
+        Screen._refresh_layout = original
+
+
+async def test_process_log_looks_like_log_without_screen_layouts():
+    expected, log_layouts = await log_screens(Log)
+    got, process_log_layouts = await log_screens(ProcessLog)
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
+    assert log_layouts >= 20  # Textual's Log lays the screen out on every write
+    assert process_log_layouts <= 3  # only when a scrollbar appears
