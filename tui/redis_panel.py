@@ -12,6 +12,7 @@ from textual.widgets import Sparkline, Static
 from devstack.broker import RedisStats
 
 from .processes import human_bytes, human_duration
+from .sparkline import FastSparkline
 
 HISTORY = 60
 """Polls of ops/sec kept for the sparkline (about a minute)."""
@@ -46,7 +47,7 @@ class RedisPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(stats_text(None), id="redis-stats")
-        yield Sparkline([], id="redis-ops")
+        yield FastSparkline([], id="redis-ops")
 
     def on_mount(self) -> None:
         self.border_title = "redis"
