@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Iterable
 
@@ -16,6 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
@@ -37,12 +39,21 @@ from .tasks import TaskFeed
 
 FLUSH_SECONDS = 0.08
 """How often buffered log lines, task events and state changes reach the screen."""
+TICK_SECONDS = 1.0
+"""How often uptimes and backoff countdowns move (and the polls' results land, in the same frame)."""
 DEFAULT_MAX_LINES = 5000
 DEVSTACK = "devstack"
 """Pseudo-service name under which the engine's own notices appear in the logs."""
 
 
 class DevstackApp(App[int]):
+    class Polled(Message):
+        """The poll thread's tick: what it fetched this round (None: not polled this time)."""
+
+        def __init__(self, stats, queues, usage, failure: str | None, applied: threading.Event) -> None:
+            super().__init__()
+            self.stats, self.queues, self.usage, self.failure, self.applied = stats, queues, usage, failure, applied
+
     CSS_PATH = "app.tcss"
     TITLE = "devstack"
     BINDINGS = [
@@ -78,8 +89,8 @@ class DevstackApp(App[int]):
         self._rdb_new: list[RdbOffer] = []
         self._stopping = False
         self._feed_started = False
-        self._polling = False
-        self._last_poll = 0.0
+        self._usage = {}
+        self._poll_stop = threading.Event()
         self._unsubscribe = None
 
     # ----- layout ----------------------------------------------------------------------------------
@@ -109,14 +120,15 @@ class DevstackApp(App[int]):
         self.processes.on_select = self.logs.select
         self._unsubscribe = self.source.subscribe(self._on_event)
         # No free-running flush timer: it is armed by what needs showing (a 12.5 Hz tick alone cost an idle
-        # stack ~3% of a core). The 1 s tick moves uptimes and backoff countdowns.
+        # stack ~3% of a core). The 1 s tick comes from the poll thread, with what it fetched.
         self._flush_armed = False
         self._dirty()
-        self.set_interval(1.0, self._tick)
+        threading.Thread(target=self._poll_loop, name="devstack-tui-poll", daemon=True).start()
         self.run_worker(self._start_stack(), name="start", exit_on_error=False)
         self.processes.focus()
 
     def on_unmount(self) -> None:
+        self._poll_stop.set()
         if self._unsubscribe:
             self._unsubscribe()
 
@@ -127,8 +139,6 @@ class DevstackApp(App[int]):
             self.start_error = exc.message
             self.logs.feed(DEVSTACK, f"cannot start the stack: {exc.message}")
             self.notify(exc.message, title="cannot start the stack", severity="error", timeout=30, markup=False)
-            return
-        self._usage_poll()
 
     # ----- engine events (cheap: buffer only) -----------------------------------------------------
     def _on_event(self, event) -> None:
@@ -197,22 +207,13 @@ class DevstackApp(App[int]):
         if self._states_dirty:
             self._show_states()
 
-    def _tick(self) -> None:
-        """Every second: uptimes and backoff countdowns. Once the broker poll runs, it carries them instead
-        (its result and the process list then reach the screen in one frame, not two)."""
-        if time.monotonic() - self._last_poll > 1.5 or self._stopping:
-            self._dirty()
-
     def _show_states(self) -> None:
         self._states_dirty = False
         rows = self.source.services()
-        self.processes.show(rows, getattr(self, "_usage", {}), self.source.now())
+        self.processes.show(rows, self._usage, self.source.now())
         self.stack_header.show(self.source.header())
         if isinstance(self.screen, StoppingScreen):
             self.screen.show(rows)
-        if self.source.redis_ready and not self._polling:
-            self._polling = True
-            self._broker_poll()
         if self.source.redis_ready and not self._feed_started:
             self._feed_started = True
             self.run_worker(self.source.task_events(self._on_task_event), name="task-feed",
@@ -227,49 +228,55 @@ class DevstackApp(App[int]):
         self.call_after_refresh(self.logs.follow)  # again once the pane shown has its size
         self.debug_input.activate()
 
-    # ----- polls: one at a time, the next scheduled when the previous finished -------------------
-    @work(thread=True, group="broker", exit_on_error=False)
-    def _broker_poll(self) -> None:
-        stats = queues = None
-        try:
-            stats = self.source.redis_stats()
-            if stats.ok:
-                queues = self.source.queues()
-        except Exception as exc:  # never let a poll take the UI down
-            self.call_from_thread(self.logs.feed, DEVSTACK, f"broker poll failed: {exc!r}")
-        try:
-            self.call_from_thread(self._broker_polled, stats, queues)
-        except RuntimeError:
-            pass  # the app is closing
+    # ----- polls: one thread, one round a second, the next round once the UI took the last one -------
+    def _poll_loop(self) -> None:
+        """Redis and queues every `poll_seconds` (once Redis is ready), process usage every `usage_seconds`,
+        and a tick every second even when nothing is due: uptimes and countdowns move with it, so an idle
+        screen changes in one frame a second. A plain thread rather than a worker per poll (a worker, a
+        call from the thread and a timer each round cost more than the polls), and not the loop's default
+        executor, which the engine needs free."""
+        source = self.source
+        next_broker = next_usage = 0.0
+        while not self._poll_stop.is_set():
+            began = time.monotonic()
+            stats = queues = usage = failure = None
+            if not self._stopping:
+                if began >= next_usage:
+                    try:
+                        usage = source.usage()
+                    except Exception:
+                        usage = {}
+                    next_usage = began + source.usage_seconds
+                if began >= next_broker and source.redis_ready:
+                    try:
+                        stats = source.redis_stats()
+                        if stats.ok:
+                            queues = source.queues()
+                    except Exception as exc:  # never let a poll take the UI down
+                        failure = f"broker poll failed: {exc!r}"
+                    next_broker = began + source.poll_seconds
+            applied = threading.Event()
+            if not self.post_message(self.Polled(stats, queues, usage, failure, applied)):
+                return  # the app is closing
+            while not applied.wait(0.5):  # back-pressure: one round in flight (the app may be suspended)
+                if self._poll_stop.is_set():
+                    return
+            self._poll_stop.wait(TICK_SECONDS)
 
-    def _broker_polled(self, stats, queues) -> None:
-        self._last_poll = time.monotonic()
-        self._states_dirty = True
-        self._flush_buffers()  # the 1 s tick (uptimes, countdowns, log status) in the same frame as the Redis panel
-        if stats is not None:
-            self.redis_panel.show(stats)
-        if queues is not None:
-            self.queues_panel.show(queues)
-        if not self._stopping:
-            self.set_timer(self.source.poll_seconds, self._broker_poll)
-
-    @work(thread=True, group="usage", exit_on_error=False)
-    def _usage_poll(self) -> None:
+    def on_devstack_app_polled(self, message: Polled) -> None:
         try:
-            usage = self.source.usage()
-        except Exception:
-            usage = {}
-        try:
-            self.call_from_thread(self._usage_polled, usage)
-        except RuntimeError:
-            pass
-
-    def _usage_polled(self, usage) -> None:
-        self._usage = usage
-        if time.monotonic() - self._last_poll > 1.5:  # otherwise the next broker poll shows it (one frame a second)
-            self._dirty()
-        if not self._stopping:
-            self.set_timer(self.source.usage_seconds, self._usage_poll)
+            if message.failure:
+                self.logs.feed(DEVSTACK, message.failure)
+            if message.usage is not None:
+                self._usage = message.usage
+            self._states_dirty = True
+            self._flush_buffers()  # the tick (uptimes, countdowns, log status) in the same frame as the panels
+            if message.stats is not None:
+                self.redis_panel.show(message.stats)
+            if message.queues is not None:
+                self.queues_panel.show(message.queues)
+        finally:
+            message.applied.set()
 
     # ----- selection ---------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
