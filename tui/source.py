@@ -6,6 +6,7 @@ deterministic fake (no pids, clocks or ports) can drive the same screens. Method
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -16,6 +17,23 @@ from devstack.broker import QueueInspector, RedisStats, TaskEventFeed, TaskEvent
 from devstack.control import ControlServer
 from devstack.engine import Engine
 from devstack.events import State
+
+
+def proc_children(pid: int) -> list[int]:
+    """Children of `pid`, from the children file of each of its threads (a child belongs to the thread that
+    forked it); [] if it is gone."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):  # the thread ended meanwhile
+            pass
+    return out
 
 
 @dataclass
@@ -158,18 +176,15 @@ class EngineSource:
     def usage(self) -> dict[str, Usage]:
         """CPU% (since the previous call) and RSS summed over each service's process tree.
 
-        One pass over the process table per call (psutil's `children(recursive=True)` would read all of
-        /proc once per service), and the same `Process` objects across calls so `cpu_percent` has a baseline."""
+        The trees come from /proc/<pid>/task/*/children (a few small reads per process of the stack), or,
+        where the kernel has no such files, from one pass over the whole process table (psutil's
+        `children(recursive=True)` would read all of /proc once per service; on a desktop with hundreds of
+        processes even one pass is most of the cost). The same `Process` objects are kept across calls so
+        `cpu_percent` has a baseline."""
         roots = {name: service.pid for name, service in self.engine.services.items() if service.pid}
         if not roots:
             return {}
-        kids: dict[int, list[int]] = {}
-        try:
-            for pid, ppid in psutil._psplatform.ppid_map().items():  # /proc/*/stat, read once
-                kids.setdefault(ppid, []).append(pid)
-        except Exception:
-            for proc in psutil.process_iter(["ppid"]):
-                kids.setdefault(proc.info["ppid"], []).append(proc.pid)
+        children = self._children_reader()
         out: dict[str, Usage] = {}
         seen: dict[int, psutil.Process] = {}
         for name, root in roots.items():
@@ -178,7 +193,7 @@ class EngineSource:
             while stack:
                 pid = stack.pop()
                 tree.append(pid)
-                stack.extend(kids.get(pid, ()))
+                stack.extend(children(pid))
             for pid in tree:
                 proc = self._procs.get(pid)
                 try:
@@ -193,6 +208,23 @@ class EngineSource:
             out[name] = Usage(cpu, rss)
         self._procs = seen
         return out
+
+    _proc_children: bool | None = None
+    """Whether /proc/<pid>/task/<tid>/children exists (Linux with CONFIG_PROC_CHILDREN); None: not known yet."""
+
+    def _children_reader(self) -> Callable[[int], list[int]]:
+        if self._proc_children is None:
+            self._proc_children = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+        if self._proc_children:
+            return proc_children
+        kids: dict[int, list[int]] = {}
+        try:
+            for pid, ppid in psutil._psplatform.ppid_map().items():  # /proc/*/stat, read once
+                kids.setdefault(ppid, []).append(pid)
+        except Exception:
+            for proc in psutil.process_iter(["ppid"]):
+                kids.setdefault(proc.info["ppid"], []).append(proc.pid)
+        return lambda pid: kids.get(pid, ())
 
     # ----- live task events ------------------------------------------------------------------------
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:

@@ -1,0 +1,57 @@
+"""The process trees behind the CPU and memory columns: /proc children files agree with the process table."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from tui.source import proc_children
+
+TREE = textwrap.dedent("""
+    import subprocess, sys, threading, time
+    kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
+    # a child forked by another thread is listed in that thread's children file
+    t = threading.Thread(target=lambda: kids.append(subprocess.Popen(["sleep", "60"])))
+    t.start(); t.join()
+    kids.append(subprocess.Popen([sys.executable, "-c",
+        "import subprocess, time; p = subprocess.Popen(['sleep', '60']); time.sleep(60)"]))
+    print("ready", flush=True)
+    time.sleep(60)
+""")
+
+
+def tree_by(children, root: int) -> set[int]:
+    stack, seen = [root], set()
+    while stack:
+        pid = stack.pop()
+        seen.add(pid)
+        stack.extend(children(pid))
+    return seen
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_children_files_give_the_same_tree_as_the_process_table():
+    import os
+    if not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+        pytest.skip("kernel without /proc/<pid>/task/<tid>/children")
+    proc = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while True:  # the grandchild's own child may still be starting
+            expected = {proc.pid} | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+            if len(expected) >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert len(expected) == 5
+        assert tree_by(proc_children, proc.pid) == expected
+        assert proc_children(2**22 + 12345) == []  # no such process
+    finally:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait()
