@@ -4,14 +4,13 @@ Enter opens the messages of the selected queue; `p` purges it (after a confirmat
 """
 from __future__ import annotations
 
-from textual.widgets import DataTable
 
 from devstack.broker import QueueInfo
 
-from .processes import human_duration
+from .processes import CellUpdates, human_duration
 
 
-class QueuesPanel(DataTable):
+class QueuesPanel(CellUpdates):
     DEFAULT_CSS = """
     QueuesPanel { height: auto; max-height: 12; border: round $primary; }
     """

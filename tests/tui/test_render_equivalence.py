@@ -1,7 +1,8 @@
 """The idle-CPU shortcuts draw exactly what Textual's own widgets draw.
 
-`FastSparkline` builds its strip itself and `ProcessLog` updates its scrollbars without a screen layout:
-both are compared, output for output, with the Textual widget they replace.
+`FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout and
+`CellUpdates` (the process list, the queues) re-renders only the row a cell changed in: each is
+compared, output for output, with the Textual widget or method it replaces.
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import re
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.screen import Screen
-from textual.widgets import Log, Sparkline
+from rich.text import Text
+from textual.widgets import DataTable, Log, Sparkline
 
 from tui.logs import ProcessLog
+from tui.processes import CellUpdates as ProcessTableBase
 from tui.sparkline import FastSparkline
 
 
@@ -116,3 +119,50 @@ async def test_process_log_looks_like_log_without_screen_layouts():
         assert a == b, f"screenshot {i} differs"
     assert log_layouts >= 20  # Textual's Log lays the screen out on every write
     assert process_log_layouts <= 3  # only when a scrollbar appears
+
+
+class Tables(App):
+    def __init__(self, cls) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def compose(self) -> ComposeResult:
+        yield self.cls(id="table")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#table")
+        table.cursor_type = "row"
+        for column in ("service", "state", "uptime", "cpu"):
+            table.add_column(column, key=column)
+        for name in ("redis", "api", "worker", "beat"):
+            table.add_row(name, Text("ready", style="bold green"), "1s", "0%", key=name)
+
+
+async def table_screens(cls) -> list[str]:
+    rnd = random.Random(3)
+    app = Tables(cls)
+    shots = []
+    async with app.run_test(size=(50, 8)) as pilot:
+        table = app.query_one("#table")
+        await pilot.pause()
+        for step in range(40):
+            row = rnd.choice(["redis", "api", "worker", "beat"])
+            column = rnd.choice(["state", "uptime", "cpu"])
+            value = {"state": Text(rnd.choice(["ready", "backoff", "crashed"]), style=rnd.choice(["red", "bold green"])),
+                     "uptime": f"{rnd.randint(1, 59)}s", "cpu": f"{rnd.randint(0, 9)}%"}[column]
+            old = table.get_cell(row, column)
+            table.update_cell(row, column, value, update_width=len(str(value)) > len(str(old)))
+            if step % 7 == 3:
+                table.move_cursor(row=rnd.randint(0, 3))
+            if step % 3 == 0:
+                await pilot.pause()
+                shots.append(app.export_screenshot())
+    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots]
+
+
+async def test_cell_updates_render_like_datatable():
+    expected = await table_screens(DataTable)
+    got = await table_screens(ProcessTableBase)
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
