@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import ContentSwitcher, Input, Log, Static
 
 from .processes import ALL
+from .style_pass import StyleOncePerPass
 
 BATCH_MAX = 2000
 """Most lines one pane takes per flush; bounds the stall a flood can cause."""
@@ -32,7 +33,7 @@ class SearchHighlighter(Highlighter):
             text.highlight_regex(self.pattern, "black on yellow")
 
 
-class ProcessLog(Log):
+class ProcessLog(StyleOncePerPass, Log):
     """A bounded, plain-text log of one process (or of all of them).
 
     New lines change only the log's virtual (scrollable) size, never its size on screen: the scrollbars are

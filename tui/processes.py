@@ -10,6 +10,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from devstack.events import State
 
 from .source import ServiceRow, Usage
+from .style_pass import StyleOncePerPass
 
 ALL = "all"
 """Row key of the pseudo-row that selects the interleaved log of every process."""
@@ -49,7 +50,7 @@ def state_text(row: ServiceRow, now: float) -> Text:
     return Text(word, style=STATE_STYLE.get(row.state, ""))
 
 
-class CellUpdates(DataTable):
+class CellUpdates(StyleOncePerPass, DataTable):
     """A DataTable whose `update_cell` renders again only the row it changed.
 
     Textual's `update_cell` bumps the table's update counter, which is part of every render cache key:
@@ -110,18 +111,25 @@ class ProcessTable(CellUpdates):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return str(key.value)
 
+    _shown: dict[str, tuple[str, ...]] | None = None
+
     def show(self, rows: list[ServiceRow], usage: dict[str, Usage], now: float | None = None) -> None:
-        """Update in place by row key (keeps the cursor; cheaper than clearing)."""
+        """Update in place by row key (keeps the cursor; cheaper than clearing). Called every second: a row
+        whose text is what it shows already costs a tuple comparison."""
         now = time.time() if now is None else now
+        if self._shown is None:
+            self._shown = {}
         for row in rows:
             use = usage.get(row.name)
-            cells = {
-                "service": Text(row.name), "state": state_text(row, now),
-                "pid": str(row.pid) if row.pid else "-", "uptime": human_duration(row.uptime),
-                "restarts": str(row.restarts),
-                "cpu": f"{use.cpu:.0f}%" if use and row.pid else "-",
-                "mem": human_bytes(use.rss) if use and row.pid else "-",
-            }
+            state = state_text(row, now)
+            plain = (row.name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
+                     str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
+                     human_bytes(use.rss) if use and row.pid else "-")
+            if self._shown.get(row.name) == plain:
+                continue
+            self._shown[row.name] = plain
+            cells = dict(zip(COLUMNS, plain))
+            cells["service"], cells["state"] = Text(row.name), state
             if row.name not in self.rows:
                 self.add_row(*cells.values(), key=row.name)
                 continue

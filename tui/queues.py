@@ -29,18 +29,24 @@ class QueuesPanel(CellUpdates):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return self.infos.get(str(key.value))
 
+    _shown: tuple | None = None
+
     def show(self, infos: list[QueueInfo]) -> None:
         self.infos = {q.name: q for q in infos}
+        rows = tuple((q.name, str(q.ready), str(q.reserved), human_duration(q.oldest_age)) for q in infos)
+        if rows == self._shown:  # every second, and mostly unchanged
+            return
+        self._shown = rows
         with self.app.batch_update():
             for name in [str(k.value) for k in self.rows if str(k.value) not in self.infos]:
                 self.remove_row(name)
-            for q in infos:
-                cells = {"queue": q.name, "ready": str(q.ready), "reserved": str(q.reserved),
-                         "oldest": human_duration(q.oldest_age)}
-                if q.name not in self.rows:
-                    self.add_row(*cells.values(), key=q.name)
+            for row in rows:
+                cells = dict(zip(("queue", "ready", "reserved", "oldest"), row))
+                name = row[0]
+                if name not in self.rows:
+                    self.add_row(*cells.values(), key=name)
                     continue
                 for column, value in cells.items():
-                    old = self.get_cell(q.name, column)
+                    old = self.get_cell(name, column)
                     if old != value:
-                        self.update_cell(q.name, column, value, update_width=len(str(value)) > len(str(old)))
+                        self.update_cell(name, column, value, update_width=len(str(value)) > len(str(old)))
