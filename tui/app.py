@@ -202,6 +202,8 @@ class DevstackApp(App[int]):
 
     def _flush_buffers(self) -> None:
         self._flush_armed = False
+        if not self.logs.is_attached:  # the app is closing: its widgets are being torn down
+            return
         self.logs.flush()
         if self.logs.backlog:  # a flood left more than one batch: keep draining it
             self._arm_flush()
@@ -276,6 +278,8 @@ class DevstackApp(App[int]):
 
     def on_devstack_app_polled(self, message: Polled) -> None:
         try:
+            if not self.logs.is_attached:  # the app is closing
+                return
             if message.failure:
                 self.logs.feed(DEVSTACK, message.failure)
             if message.usage is not None:

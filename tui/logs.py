@@ -116,7 +116,9 @@ class LogView(Vertical):
     def compose(self) -> ComposeResult:
         with ContentSwitcher(initial=pane_id(ALL), id="panes"):
             yield self._make_pane(ALL)
-        yield Static(id="log-status")
+        # Kept: the app's flush may still run while the DOM is torn down (a query would raise).
+        self._status_line = Static(id="log-status")
+        yield self._status_line
         yield Input(placeholder="search this log (Enter: find, Esc: close; then n / N)", id="search")
 
     def on_mount(self) -> None:
@@ -230,7 +232,7 @@ class LogView(Vertical):
         status = " · ".join(words)
         if status != self._status:
             self._status = status
-            widget = self.query_one("#log-status", Static)
+            widget = self._status_line
             widget.update(Text(status), layout=False)  # one line, its size fixed by CSS
             widget.set_class(paused, "-paused")
 
