@@ -3,8 +3,9 @@
 The Redis panel's ops/s sparkline moves every second, so its redraw is part of the idle cost. Textual's
 version partitions the data with `Fraction`s, blends a colour and builds a `Style` per bar, then sends the
 result through Rich's render pipeline (~0.8 ms for 56 bars). This one computes the same bars with integer
-partitions, keeps one `Style` per colour, and builds the `Strip` directly (the same segments and styles:
-a test compares the two). Taller sparklines and fewer than two points are left to Textual.
+partitions, keeps one `Style` per colour, and builds the `Strip` directly (the same cells and styles, with
+adjacent bars of one colour in one segment: a test compares the two). Taller sparklines and fewer than
+two points are left to Textual.
 """
 from __future__ import annotations
 
@@ -70,5 +71,6 @@ class FastSparkline(Sparkline):
             if style is None:
                 style = styles[ratio] = base_style + Style.from_color(blend_colors(colors[0], colors[1], ratio))
             segments.append(Segment(BARS[index], style))
-        self._strip_key, self._strip = key, Strip(segments, width)
+        # Runs of one colour in one segment: the terminal gets one escape sequence per run, not per bar.
+        self._strip_key, self._strip = key, Strip(segments, width).simplify()
         return self._strip

@@ -54,7 +54,9 @@ async def test_fast_sparkline_draws_what_textual_draws():
             for reference, fast in pairs:
                 expected = reference.render_lines(Region(0, 0, reference.size.width, 1))[0]
                 got = fast.render_lines(Region(0, 0, fast.size.width, 1))[0]
-                assert list(got) == list(expected), (n, kind, reference.id)
+                # the same cells and styles; FastSparkline joins runs of one colour into one segment
+                assert list(got.simplify()) == list(expected.simplify()), (n, kind, reference.id)
+                assert len(list(got)) <= len(list(expected))
                 assert got.cell_length == expected.cell_length
 
 
