@@ -262,9 +262,7 @@ class DevstackApp(App[int]):
                     next_usage = began + source.usage_seconds
                 if began >= next_broker and source.redis_ready:
                     try:
-                        stats = source.redis_stats()
-                        if stats.ok:
-                            queues = source.queues()
+                        stats, queues = source.broker_poll()
                     except Exception as exc:  # never let a poll take the UI down
                         failure = f"broker poll failed: {exc!r}"
                     next_broker = began + source.poll_seconds

@@ -18,6 +18,8 @@ from devstack.control import ControlServer
 from devstack.engine import Engine
 from devstack.events import State
 
+from .broker_poll import BrokerPoller, raw_info_client
+
 
 def proc_children(pid: int) -> list[int]:
     """Children of `pid`, from the children file of each of its threads (a child belongs to the thread that
@@ -78,6 +80,7 @@ class EngineSource:
         self.control: ControlServer | None = None
         self._clients: dict[tuple, object] = {}
         self._procs: dict[int, psutil.Process] = {}
+        self._poller: BrokerPoller | None = None
 
     # ----- lifecycle -----------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
@@ -143,10 +146,10 @@ class EngineSource:
         return self.engine.send_input(name, text)
 
     # ----- Redis and the broker (blocking: thread workers only) ----------------------------------
-    def _client(self, db: int):
+    def _client(self, db: int, *, raw_info: bool = False):
         # Keyed by address too: behind sentinels the endpoint moves from the sentinel to the master found.
         kwargs = self.engine.endpoint.connect_kwargs(db)
-        key = (db, kwargs["host"], kwargs["port"])
+        key = (db, kwargs["host"], kwargs["port"], raw_info)
         client = self._clients.get(key)
         if client is None:
             import redis
@@ -154,12 +157,20 @@ class EngineSource:
             from redis.retry import Retry
 
             # no retries: with redis-py's default backoff a Redis that is down would freeze the panel for seconds
-            client = redis.Redis(socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), **kwargs)
+            make = raw_info_client if raw_info else redis.Redis
+            client = make(socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), **kwargs)
             self._clients[key] = client
         return client
 
     def redis_stats(self) -> RedisStats:
         return redis_stats(self._client(0))
+
+    def broker_poll(self) -> tuple[RedisStats, list | None]:
+        """The Redis panel's stats and the queues (None when Redis failed), in two round trips (tui/broker_poll.py)."""
+        client = self._client(1, raw_info=True)
+        if self._poller is None or self._poller.client is not client:
+            self._poller = BrokerPoller(client, self.engine.config.worker.queues)
+        return self._poller.poll()
 
     def _inspector(self) -> QueueInspector:
         return QueueInspector(self._client(1), self.engine.config.worker.queues)

@@ -99,6 +99,10 @@ class FakeSource:
     def queues(self):
         return list(QUEUES)
 
+    def broker_poll(self):
+        stats = self.redis_stats()
+        return stats, (self.queues() if stats.ok else None)
+
     def messages(self, queue):
         return [m for m in MESSAGES if m.queue == queue]
 
