@@ -71,6 +71,19 @@ class ProcessLog(StyleOncePerPass, Log):
         finally:
             self._sizing = sizing
 
+    def _render_line_strip(self, y: int, rich_style):
+        """`Log` keeps a cache of rendered lines but (Textual 8.2) stores into it only while text is selected
+        (an inverted test), so every repaint ran every visible line through Rich again: with the log
+        following, one new line repainted ~44. Stored here when nothing is selected; `Log` already drops
+        entries when a line changes, is pruned or cleared, on a style change and on a selection."""
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        line = self._render_line_cache.get(y)
+        if line is None:
+            line = super()._render_line_strip(y, rich_style)
+            self._render_line_cache[y] = line
+        return line
+
     def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
         if layout and self._sizing and not recompose and hasattr(self, "_scroll_update"):
             # What a layout would do for a scroll view whose size is unchanged: scrollbar visibility, size

@@ -1,6 +1,7 @@
 """The idle-CPU shortcuts draw exactly what Textual's own widgets draw.
 
-`FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout and
+`FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout (and
+keeps rendered lines, search highlights included, in `Log`'s line cache) and
 `CellUpdates` (the process list, the queues) re-renders only the row a cell changed in: each is
 compared, output for output, with the Textual widget or method it replaces.
 """
@@ -15,7 +16,7 @@ from textual.screen import Screen
 from rich.text import Text
 from textual.widgets import DataTable, Log, Sparkline
 
-from tui.logs import ProcessLog
+from tui.logs import ProcessLog, SearchHighlighter
 from tui.processes import CellUpdates as ProcessTableBase
 from tui.sparkline import FastSparkline
 
@@ -63,7 +64,9 @@ async def test_fast_sparkline_draws_what_textual_draws():
 def log_app(cls):
     class LogApp(App):
         def compose(self) -> ComposeResult:
-            yield cls(max_lines=50, id="log")
+            log = cls(max_lines=50, highlight=True, id="log")
+            log.highlighter = SearchHighlighter()
+            yield log
     return LogApp()
 
 
@@ -98,6 +101,12 @@ async def log_screens(cls) -> tuple[list[str], int]:
             log.write_lines(["while scrolled up"])
             await pilot.pause()
             shots.append(app.export_screenshot())
+            for term in ("line 1", "x", None):  # what LogView.set_term does to a pane
+                log.highlighter.pattern = re.compile(re.escape(term)) if term else None
+                log._render_line_cache.clear()
+                log.refresh()
+                await pilot.pause()
+                shots.append(app.export_screenshot())
             log.clear()
             await pilot.pause()
             shots.append(app.export_screenshot())
