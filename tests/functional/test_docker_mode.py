@@ -20,7 +20,8 @@ import redis
 
 from devstack.redis_server import DOCKER_LABEL, project_label
 from tests.conftest import free_port, redis_server_binary
-from tests.functional.test_orphans import DevstackRun, alive, http_get
+from tests.functional.test_orphans import DevstackRun, alive
+from tests.stack import http_get
 from tests.stack import write_demo_config
 
 pytestmark = pytest.mark.functional

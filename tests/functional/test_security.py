@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from devstack.state import socket_path
-from tests.functional.test_orphans import DevstackRun, http_get
+from tests.functional.test_orphans import DevstackRun
+from tests.stack import http_get
 from tests.stack import write_demo_config
 
 pytestmark = pytest.mark.functional
