@@ -2,7 +2,8 @@
 
 `FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout (and
 keeps rendered lines, search highlights included, in `Log`'s line cache) and
-`CellUpdates` (the process list, the queues) re-renders only the row a cell changed in: each is
+`CellUpdates` (the process list, the queues) re-renders only the row a cell changed in, `KeptLines` (the
+Redis figures) keeps rendered lines by their text: each is
 compared, output for output, with the Textual widget or method it replaces.
 """
 from __future__ import annotations
@@ -14,10 +15,13 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.screen import Screen
 from rich.text import Text
-from textual.widgets import DataTable, Log, Sparkline
+from textual.widgets import DataTable, Log, Sparkline, Static
+
+from devstack.broker import RedisStats
 
 from tui.logs import ProcessLog, SearchHighlighter
 from tui.processes import CellUpdates as ProcessTableBase
+from tui.redis_panel import KeptLines, stats_text
 from tui.sparkline import FastSparkline
 
 
@@ -177,3 +181,41 @@ async def test_cell_updates_render_like_datatable():
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(expected, got)):
         assert a == b, f"screenshot {i} differs"
+
+
+class StatsApp(App):
+    CSS = "Static { padding: 0 1; } #narrow-a, #narrow-b { width: 30; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static(stats_text(None), id="static")
+        yield KeptLines(stats_text(None), id="kept")
+        yield Static(stats_text(None), id="narrow-a")
+        yield KeptLines(stats_text(None), id="narrow-b")
+
+
+async def test_kept_lines_render_like_static():
+    rnd = random.Random(5)
+    app = StatsApp()
+    async with app.run_test(size=(70, 30)) as pilot:
+        pairs = [(app.query_one("#static"), app.query_one("#kept")),
+                 (app.query_one("#narrow-a"), app.query_one("#narrow-b"))]
+        for step in range(60):
+            if step % 13 == 5:
+                stats = RedisStats(ok=False, error="connection refused" + " (and a long reason)" * (step % 3))
+            elif step % 17 == 0:
+                stats = None
+            else:
+                stats = RedisStats(ok=True, latency_ms=rnd.choice([0.2, 0.3, 0.4]), version="7.2.4",
+                                   uptime_s=rnd.choice([59, 125]), used_memory=1_200_000, peak_memory=1_500_000,
+                                   clients=rnd.randint(8, 10), ops_per_sec=rnd.randint(5, 30),
+                                   keys_per_db={0: 3, 1: rnd.choice([12, 13])})
+            text = stats_text(stats)
+            for static, kept in pairs:
+                static.update(text)
+                kept.update(text)
+            await pilot.pause()
+            for static, kept in pairs:
+                assert static.size == kept.size
+                region = Region(0, 0, static.size.width, static.size.height)
+                assert [list(s) for s in kept.render_lines(region)] == \
+                    [list(s) for s in static.render_lines(region)], (step, static.id)
