@@ -55,8 +55,8 @@ class CellUpdates(StyleOncePerPass, DataTable):
 
     Textual's `update_cell` bumps the table's update counter, which is part of every render cache key:
     one changed cell re-renders every cell of the table (~6 ms for the process list, every second while
-    uptimes count seconds, every few seconds for CPU and memory). Here the changed row's cached cells,
-    renderables and lines are dropped instead and only that row is refreshed. A cell that needs a wider
+    uptimes count seconds, every few seconds for CPU and memory). Here only the changed cell's rendering
+    and its row's renderables and lines are dropped, and only that row is refreshed. A cell that needs a wider
     column still goes through Textual's `update_cell`. Falls back to it too if the caches are not the
     ones this was written against (Textual 8.2)."""
 
@@ -72,9 +72,11 @@ class CellUpdates(StyleOncePerPass, DataTable):
             return super().update_cell(row_key, column_key, value)  # raises CellDoesNotExist
         self._data[row_key][column_key] = value
         row_index = self._row_locations.get(row_key)
-        for cache in (self._cell_render_cache, self._row_render_cache):  # keys start with the row key
-            for key in [key for key in cache.keys() if key[0] == row_key]:
-                cache.discard(key)
+        # Keys start with (row key, column key) for cells, with the row key for rows.
+        for key in [key for key in self._cell_render_cache.keys() if key[0] == row_key and key[1] == column_key]:
+            self._cell_render_cache.discard(key)
+        for key in [key for key in self._row_render_cache.keys() if key[0] == row_key]:
+            self._row_render_cache.discard(key)
         for key in [key for key in self._row_renderable_cache.keys() if key[1] == row_index]:
             self._row_renderable_cache.discard(key)
         self._line_cache.clear()  # lines are joined from the row cache: cheap to rebuild
