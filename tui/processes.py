@@ -51,14 +51,14 @@ def state_text(row: ServiceRow, now: float) -> Text:
 
 
 class CellUpdates(StyleOncePerPass, DataTable):
-    """A DataTable whose `update_cell` renders again only the row it changed.
+    """A DataTable whose `update_cell` renders again only the cell it changed.
 
     Textual's `update_cell` bumps the table's update counter, which is part of every render cache key:
     one changed cell re-renders every cell of the table (~6 ms for the process list, every second while
-    uptimes count seconds, every few seconds for CPU and memory). Here only the changed cell's rendering
-    and its row's renderables and lines are dropped, and only that row is refreshed. A cell that needs a wider
-    column still goes through Textual's `update_cell`. Falls back to it too if the caches are not the
-    ones this was written against (Textual 8.2)."""
+    uptimes count seconds, every few seconds for CPU and memory). Here only the changed cell's render and
+    its row's renderables and lines are dropped, and only that row is refreshed. A cell that needs a wider
+    column still goes through Textual's `update_cell`, as does everything if the caches are not the ones
+    this was written against (Textual 8.2)."""
 
     _IN_PLACE_CACHES = ("_data", "_row_locations", "_cell_render_cache", "_row_render_cache",
                         "_row_renderable_cache", "_line_cache")

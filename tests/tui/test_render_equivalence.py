@@ -163,8 +163,8 @@ async def table_screens(cls) -> list[str]:
         for step in range(40):
             row = rnd.choice(["redis", "api", "worker", "beat"])
             column = rnd.choice(["state", "uptime", "cpu"])
-            value = {"state": Text(rnd.choice(["ready", "backoff", "crashed"]), style=rnd.choice(["red", "bold green"])),
-                     "uptime": f"{rnd.randint(1, 59)}s", "cpu": f"{rnd.randint(0, 9)}%"}[column]
+            state = Text(rnd.choice(["ready", "backoff", "crashed"]), style=rnd.choice(["red", "bold green"]))
+            value = {"state": state, "uptime": f"{rnd.randint(1, 59)}s", "cpu": f"{rnd.randint(0, 9)}%"}[column]
             old = table.get_cell(row, column)
             table.update_cell(row, column, value, update_width=len(str(value)) > len(str(old)))
             if step % 7 == 3:
