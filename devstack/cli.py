@@ -60,53 +60,60 @@ def main() -> None:
 def up(config_path: Path | None, no_tui: bool, solo: bool) -> None:
     """Start the stack in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
     config = _load(config_path)
-    run_tui = _frontend("tui") if not no_tui and sys.stdout.isatty() and sys.stdin.isatty() else None
+    wants_tui = not no_tui and sys.stdout.isatty() and sys.stdin.isatty()
+    run_tui = _frontend("tui") if wants_tui else None
     if run_tui is not None:
         sys.exit(run_tui(config, solo=solo))
+    if wants_tui:
+        click.echo("devstack: no TUI front-end is installed (the `devstack.frontends` entry point `tui`); "
+                   "running with plain output. Reinstall devstack to get the TUI.", err=True)
     sys.exit(asyncio.run(run_headless(config, solo=solo)))
 
 
 def _frontend(name: str):
     """A front-end registered under the `devstack.frontends` entry points (the TUI registers `tui`).
 
-    The engine names no front-end package: a front-end plugs itself in, and without one installed
-    `devstack up` falls back to the headless printer.
+    The engine names no front-end package: a front-end plugs itself in. None when none is registered
+    (`devstack up` then runs headless and says so); a registered one that fails to import is an error
+    naming the package and the reason, never a quiet fallback to plain output.
     """
     from importlib.metadata import entry_points
 
     for entry in entry_points(group="devstack.frontends", name=name):
         try:
             return entry.load()
-        except ImportError:
-            return None
+        except Exception as exc:  # ImportError, or any error raised while the front-end's modules load
+            package = entry.value.split(":")[0].split(".")[0]
+            where = f" ({entry.dist.name} {entry.dist.version})" if entry.dist is not None else ""
+            raise DevstackError(
+                f"the {name} front-end{where} failed to load: {type(exc).__name__}: {exc}. "
+                f"The package `{package}` or one of its dependencies is broken or of an untested version; "
+                f"reinstall devstack (`pip install --force-reinstall devstack`), or run without it: "
+                f"`devstack up --no-tui`.", 1) from None
     return None
 
 
 async def run_headless(config, *, solo: bool = False) -> int:
-    from .control import ControlServer
-    from .engine import Engine
+    from .api import Stack
+    from .events import Notice
     from .headless import HeadlessPrinter
 
-    engine = Engine(config, solo=solo)
+    stack = Stack.from_config(config, solo=solo)
     printer = HeadlessPrinter()
-    engine.bus.subscribe(printer)
+    stack.subscribe(printer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     if config.is_demo:
         printer(_demo_notice())
-    control = ControlServer(engine, stop.set)
     code = 0
     try:
         started = time.monotonic()
-        await engine.start()
-        await control.start()
-        ready_task = loop.create_task(_announce_ready(engine, printer, started))
+        await stack.start(stop.set)
+        ready_task = loop.create_task(_announce_ready(stack, printer, started))
         await stop.wait()
         ready_task.cancel()
-        from .events import Notice
-
         printer(Notice("stopping the stack (Ctrl-C again is ignored; the worker finishes its running tasks)"))
         printer.flush()
     except DevstackError as exc:
@@ -117,17 +124,16 @@ async def run_headless(config, *, solo: bool = False) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
-        await control.close()
-        await engine.shutdown()
-        printer(__import__("devstack.events", fromlist=["Notice"]).Notice("stack stopped"))
+        await stack.shutdown()
+        printer(Notice("stack stopped"))
         printer.flush()
     return code
 
 
-async def _announce_ready(engine, printer, started: float) -> None:
+async def _announce_ready(stack, printer, started: float) -> None:
     from .events import Notice
 
-    await engine.wait_all_ready()
+    await stack.wait_all_ready()
     printer(Notice(f"all services ready in {time.monotonic() - started:.2f} s — "
                    f"`devstack status` in another terminal, Ctrl-C to stop"))
 

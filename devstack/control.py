@@ -32,10 +32,12 @@ def event_to_dict(event) -> dict:
 
 
 class ControlServer:
-    def __init__(self, engine, request_shutdown: Callable[[], None]):
-        self.engine = engine
+    """Serves the commands of `stack` (a `devstack.api.Stack`: the same face the TUI uses)."""
+
+    def __init__(self, stack, request_shutdown: Callable[[], None]):
+        self.stack = stack
         self.request_shutdown = request_shutdown
-        self.path = socket_path(engine.state_dir)
+        self.path = socket_path(stack.state_dir)
         self._server: asyncio.AbstractServer | None = None
         self.commands: dict[str, Callable[[list[str]], Awaitable]] = {
             "status": self._status, "restart": self._restart, "stop": self._stop, "start": self._start,
@@ -94,26 +96,23 @@ class ControlServer:
         await writer.drain()
 
     async def _status(self, args):
-        return self.engine.status()
+        return self.stack.status()
 
     async def _restart(self, args):
-        await self.engine.restart(args)
-        return self.engine.resolve(args)
+        return await self.stack.restart(args)
 
     async def _stop(self, args):
-        await self.engine.stop(args)
-        return self.engine.resolve(args)
+        return await self.stack.stop(args)
 
     async def _start(self, args):
-        await self.engine.start_services(args)
-        return self.engine.resolve(args)
+        return await self.stack.start_services(args)
 
     async def _solo(self, args):
         on = {"on": True, "off": False}.get(args[0]) if args else None
-        return await self.engine.set_solo(on)
+        return await self.stack.set_solo(on)
 
     async def _requeue(self, args):
-        return await self.engine.requeue_unacked()
+        return await self.stack.requeue()
 
     async def _down(self, args):
         self.request_shutdown()
@@ -121,13 +120,13 @@ class ControlServer:
 
     async def _input(self, args):
         name, text = args[0], args[1]
-        if not self.engine.send_input(name, text):
+        if not self.stack.send_input(name, text):
             raise DevstackError(f"{name} has no stdin pipe or is not running", 1)
         return True
 
     async def _follow(self, args: list[str], writer: asyncio.StreamWriter) -> None:
         wanted = set(args)
-        queue, unsubscribe = self.engine.bus.queue(maxsize=10000)
+        queue, unsubscribe = self.stack.event_queue(maxsize=10000)
         try:
             while True:
                 event = await queue.get()

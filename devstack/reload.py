@@ -517,29 +517,13 @@ def stale_unacked(broker_url: str, live_since: float | None, requeue: bool = Fal
     After a killed worker generation those belong to no one: the live generation only holds messages
     delivered after it started. None means no worker runs, so every entry is stale.
     """
-    import redis
-
-    from .broker import QueueInspector
+    from .broker import QueueInspector, fast_fail_client
     from .errors import DevstackError
 
     if not broker_url.startswith(("redis://", "rediss://", "unix://")):
         raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    client = redis.Redis.from_url(broker_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+    client = fast_fail_client(broker_url, timeout=5)
     try:
-        inspector = QueueInspector(client)
-        held = {t.decode() if isinstance(t, bytes) else t for t in client.hkeys(inspector.unacked_key)}
-        delivered = client.zrange(inspector.unacked_index_key, 0, -1, withscores=True)
-        tags = [tag for tag in (t.decode() if isinstance(t, bytes) else t for t, when in delivered
-                                if live_since is None or when < live_since) if tag in held]
-        if not requeue:
-            return len(tags)
-        if live_since is None:
-            return inspector.requeue_unacked()
-        # The public requeue_unacked() takes every entry, including what the live worker holds.
-        bindings = inspector._bindings()
-        return sum(inspector._requeue_one(tag, bindings, None) for tag in tags)
+        return QueueInspector(client).requeue_stale(live_since, requeue)
     finally:
         client.close()

@@ -1,7 +1,7 @@
 """The devstack TUI: a front-end of the engine's public API (events in, commands out).
 
 `run_tui(config)` is what `devstack up` calls when stdout is a terminal. `DevstackApp` takes any
-source with the `EngineSource` interface, so snapshot tests feed it a deterministic stub.
+`Source` (tui/source.py): the running `devstack.api.Stack`, or a deterministic stub in snapshot tests.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Iterable
 
-from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,11 +29,12 @@ from .logs import LogView
 from .processes import ALL, ProcessTable
 from .queues import QueuesPanel
 from .redis_panel import RedisPanel
-from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.messages import QueueMessagesScreen
+from .screens.purge import confirm_purge
 from .screens.rdb import RDB_ENDED, RdbOffer, RdbScreen, parse_rdb
 from .screens.stopping import StoppingScreen
+from .source import Source
 from .tasks import TaskFeed
 
 FLUSH_SECONDS = 0.08
@@ -77,7 +77,7 @@ class DevstackApp(App[int]):
         Binding("ctrl+q", "quit_stack", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, source, *, max_lines: int = DEFAULT_MAX_LINES) -> None:
+    def __init__(self, source: Source, *, max_lines: int = DEFAULT_MAX_LINES) -> None:
         super().__init__()
         self.source = source
         self.max_lines = max_lines
@@ -397,13 +397,7 @@ class DevstackApp(App[int]):
         if queue is None:
             self.notify("no queue selected", severity="warning")
             return
-        question = (f"Purge queue {queue.name!r}? {queue.ready} ready message(s) will be deleted "
-                    f"({queue.reserved} reserved by a worker stay). This cannot be undone.")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._purge(queue.name)
-        self.push_screen(ConfirmScreen(question, yes="Purge"), answered)
+        confirm_purge(self, self.source, queue.name, queue.ready, queue.reserved)
 
     def action_requeue(self) -> None:
         """`devstack requeue` from the TUI: the count, or why not (a worker generation still draining)."""
@@ -412,14 +406,6 @@ class DevstackApp(App[int]):
             self.notify(f"requeued {count} message(s)" if count else
                         "nothing to requeue: no message is left in unacked", title="requeue", timeout=5)
         self._command(requeue(), "requeue")
-
-    @work(thread=True, exit_on_error=False)
-    def _purge(self, name: str) -> None:
-        try:
-            removed = self.source.purge(name)
-            self.call_from_thread(self.notify, f"purged {removed} message(s) from {name}")
-        except Exception as exc:
-            self.call_from_thread(self.notify, f"cannot purge {name}: {exc}", severity="error")
 
     # ----- quitting ----------------------------------------------------------------------------------
     def request_quit(self) -> None:
@@ -461,12 +447,10 @@ class DevstackApp(App[int]):
 
 def run_tui(config, *, solo: bool = False) -> int:
     """Run the stack under the TUI until `q`, SIGTERM or SIGHUP; the stack is stopped on every path."""
-    from devstack.engine import Engine
-
-    from .source import EngineSource
+    from devstack.api import Stack
 
     max_lines = int(os.environ.get("DEVSTACK_TUI_MAX_LINES", DEFAULT_MAX_LINES))
-    source = EngineSource(Engine(config, solo=solo))
+    source = Stack.from_config(config, solo=solo)
     app = DevstackApp(source, max_lines=max_lines)
 
     async def main() -> int:

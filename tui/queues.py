@@ -4,7 +4,7 @@ Enter opens the messages of the selected queue; `p` purges it (after a confirmat
 """
 from __future__ import annotations
 
-from devstack.broker import QueueInfo
+from devstack.api import QueueInfo
 
 from .processes import CellUpdates, human_duration
 

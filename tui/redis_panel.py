@@ -11,7 +11,7 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual.widgets import Sparkline, Static
 
-from devstack.broker import RedisStats
+from devstack.api import RedisStats
 
 from .processes import human_bytes, human_duration
 from .sparkline import FastSparkline

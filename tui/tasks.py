@@ -7,7 +7,7 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import Static
 
-from devstack.broker import TaskEvent
+from devstack.api import TaskEvent
 
 MAX_EVENTS = 200
 KIND_STYLE = {"received": "dim", "started": "cyan", "succeeded": "green", "failed": "bold red",

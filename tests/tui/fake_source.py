@@ -1,12 +1,11 @@
-"""A deterministic stand-in for EngineSource: fixed pids, uptimes, Redis figures, queues and events,
+"""A deterministic `tui.source.Source` (what `devstack.api.Stack` is to the real TUI): fixed pids, uptimes, Redis figures, queues and events,
 so snapshots do not change with clocks, pids or ports."""
 from __future__ import annotations
 
 import asyncio
 
-from devstack.broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
+from devstack.api import HeaderInfo, MessageInfo, QueueInfo, RedisStats, ServiceRow, TaskEvent, Usage
 from devstack.events import LogLine, State
-from tui.source import HeaderInfo, ServiceRow, Usage
 
 T0 = 1_700_000_000.0
 

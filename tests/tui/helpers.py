@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from devstack.config import load_config
+from devstack.api import Stack
 from devstack.engine import Engine
 from devstack.events import State
 from tests.stack import write_demo_config
 from tui.app import DevstackApp
-from tui.source import EngineSource
 
 SIZE = (140, 45)
 
@@ -31,7 +31,7 @@ async def until(predicate, timeout: float = 20.0, what: str = "condition"):
 async def demo_tui(tmp_path: Path, *, solo: bool = False, **config):
     """Yields (app, pilot, engine) once every service is ready; always stops the stack."""
     engine = Engine(load_config(write_demo_config(tmp_path / "project", **config)), solo=solo)
-    app = DevstackApp(EngineSource(engine))
+    app = DevstackApp(Stack(engine))
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(lambda: engine.services and all(s.state == State.READY for s in engine.services.values()),

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from .confirm import ConfirmScreen
+from .purge import confirm_purge
 
 COLUMNS = ("state", "task", "id", "args", "kwargs", "eta", "priority", "retries")
 
@@ -52,24 +52,7 @@ class QueueMessagesScreen(Screen):
 
     def action_purge(self) -> None:
         ready = sum(1 for m in self.shown if m.state == "ready")
-        reserved = len(self.shown) - ready
-        question = (f"Purge queue {self.queue!r}? {ready} ready message(s) will be deleted "
-                    f"({reserved} reserved by a worker stay). This cannot be undone.")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._purge()
-        self.app.push_screen(ConfirmScreen(question, yes="Purge"), answered)
-
-    @work(thread=True, exclusive=True, group="purge")
-    def _purge(self) -> None:
-        try:
-            removed = self.source.purge(self.queue)
-        except Exception as exc:
-            self.app.call_from_thread(self.app.notify, f"cannot purge {self.queue}: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self.app.notify, f"purged {removed} message(s) from {self.queue}")
-        self.app.call_from_thread(self.action_reload)
+        confirm_purge(self.app, self.source, self.queue, ready, len(self.shown) - ready, after=self.action_reload)
 
     def _show(self, messages) -> None:
         self.shown = list(messages)

@@ -1,4 +1,4 @@
-"""BrokerPoller (the TUI's once-a-second Redis and queues poll) answers what the engine's `redis_stats` and
+"""devstack.broker.BrokerPoller (the panels' once-a-second Redis and queues poll) answers what the engine's `redis_stats` and
 `QueueInspector.queues` answer, on a real redis-server with kombu's keys."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import redis
 
 from devstack.broker import DEFAULT_SEP, QueueInspector, redis_stats
-from tui import broker_poll
-from tui.broker_poll import BrokerPoller, raw_info_client
+from devstack.broker import poll as broker_poll
+from devstack.broker import BrokerPoller, raw_info_client
 
 QUEUES = ["celery", "dataset", "generation", "mail"]
 

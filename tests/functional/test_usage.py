@@ -1,4 +1,5 @@
-"""The process trees behind the CPU and memory columns: /proc children files agree with the process table."""
+"""devstack.usage: the process trees behind the CPU and memory columns; /proc children files agree with the
+process table (the fallback where those files do not exist)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from tui.source import proc_children
+from devstack.usage import UsageMonitor, proc_children, table_children
 
 TREE = textwrap.dedent("""
     import subprocess, sys, threading, time
@@ -50,6 +51,10 @@ def test_children_files_give_the_same_tree_as_the_process_table():
         assert len(expected) == 5
         assert tree_by(proc_children, proc.pid) == expected
         assert proc_children(2**22 + 12345) == []  # no such process
+        assert tree_by(table_children(), proc.pid) == expected  # the fallback without children files
+        for children_files in (True, False):
+            usage = UsageMonitor(children_files).sample({"tree": proc.pid})["tree"]
+            assert usage.rss >= 5 * 1024 * 1024, usage  # five processes, each well over 1 MiB resident
     finally:
         for child in psutil.Process(proc.pid).children(recursive=True):
             child.kill()

@@ -1,0 +1,215 @@
+"""The engine's public face: everything a front-end (the TUI, the headless printer, the control socket)
+uses of devstack, besides `devstack.events` and `devstack.errors`.
+
+    stack = Stack.from_config(config, solo=False)
+    stack.subscribe(callback)                  # LogLine / StateChanged / Notice events
+    await stack.start(request_shutdown)        # the engine, then the control socket
+    stack.services() / header() / usage() / broker_poll() / messages(queue) / status()   # snapshots
+    await stack.restart([...]) / stop / start_services / set_solo / requeue; purge(queue); send_input
+    await stack.task_events(on_event)          # live Celery task events, until cancelled
+    await stack.shutdown()                     # the control socket, then the stack; idempotent
+
+Value snapshots are plain dataclasses: front-ends never hold an engine object. Methods marked
+"blocking" do network I/O: call them from a thread, never on an event loop that draws a screen.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .broker import (BrokerPoller, MessageInfo, QueueInfo, QueueInspector, RedisStats, TaskEvent, TaskEventFeed,
+                     fast_fail_client, redis_stats)
+from .control import ControlServer
+from .engine import Engine
+from .events import State
+from .usage import Usage, UsageMonitor
+
+__all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent"]
+
+
+@dataclass
+class HeaderInfo:
+    """What the header shows: never the Redis password."""
+
+    project: str
+    redis: str  # e.g. "binary 127.0.0.1:6379"
+    solo: bool
+
+
+@dataclass
+class ServiceRow:
+    """One service as the process list shows it."""
+
+    name: str
+    state: State
+    pid: int | None
+    uptime: float | None
+    restarts: int
+    backoff_until: float | None = None
+    command: tuple[str, ...] = ()
+
+
+class Stack:
+    """A running (or about to run) stack: an Engine, its control socket, Redis polling, process usage
+    and the Celery event feed."""
+
+    poll_seconds = 1.0
+    """How long after one Redis/queue poll finished the next one starts."""
+    usage_seconds = 3.0
+    """How often a front-end should sample `usage()`."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.control: ControlServer | None = None
+        self._clients: dict[tuple, object] = {}
+        self._usage = UsageMonitor()
+        self._poller: BrokerPoller | None = None
+
+    @classmethod
+    def from_config(cls, config, *, solo: bool = False) -> "Stack":
+        return cls(Engine(config, solo=solo))
+
+    @property
+    def config(self):
+        return self.engine.config
+
+    # ----- lifecycle -----------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
+        return self.engine.bus.subscribe(callback)
+
+    def event_queue(self, maxsize: int = 10000):
+        """(asyncio.Queue of events, unsubscribe) — for a subscriber that consumes at its own pace."""
+        return self.engine.bus.queue(maxsize=maxsize)
+
+    async def start(self, request_shutdown: Callable[[], None]) -> None:
+        """Start the stack, then listen on the control socket (`devstack down` calls `request_shutdown`)."""
+        await self.engine.start()
+        self.control = ControlServer(self, request_shutdown)
+        await self.control.start()
+
+    async def shutdown(self) -> None:
+        if self.control is not None:
+            await self.control.close()
+            self.control = None
+        await self.engine.shutdown()
+        for client in self._clients.values():
+            try:
+                client.close()
+            except Exception:
+                pass
+        self._clients.clear()
+
+    async def wait_all_ready(self, timeout: float | None = None) -> bool:
+        return await self.engine.wait_all_ready(timeout)
+
+    def notice(self, text: str, level: str = "info", service: str | None = None) -> None:
+        self.engine.notice(text, level, service)
+
+    # ----- what is running -------------------------------------------------------------------------
+    @property
+    def state_dir(self):
+        return self.engine.state_dir
+
+    def status(self) -> dict:
+        """The dict behind `devstack status --json`."""
+        return self.engine.status()
+
+    def header(self) -> HeaderInfo:
+        status = self.engine.status()
+        r = status["redis"]
+        where = f"{r['host']}:{r['port']}" if r["host"] else "(starting)"
+        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo)
+
+    def services(self) -> list[ServiceRow]:
+        rows = []
+        for name, service in self.engine.services.items():
+            s = service.status()
+            rows.append(ServiceRow(name, service.state, s["pid"], s["uptime"], s["restarts"],
+                                   s.get("backoff_until"), tuple(s["command"])))
+        return rows
+
+    def service_names(self) -> list[str]:
+        return list(self.engine.services)
+
+    def resolve(self, names: list[str]) -> list[str]:
+        """The services `names` stand for (none or `all`: every one but Redis); DevstackError for an unknown one."""
+        return self.engine.resolve(names)
+
+    @property
+    def redis_ready(self) -> bool:
+        redis = self.engine.services.get("redis")
+        return self.engine.endpoint is not None and redis is not None and redis.state == State.READY
+
+    def usage(self) -> dict[str, Usage]:
+        """CPU% (since the previous call) and RSS summed over each service's process tree."""
+        return self._usage.sample({name: s.pid for name, s in self.engine.services.items() if s.pid})
+
+    def now(self) -> float:
+        return time.time()
+
+    # ----- commands --------------------------------------------------------------------------------
+    async def restart(self, names: list[str]) -> list[str]:
+        await self.engine.restart(names)
+        return self.engine.resolve(names)
+
+    async def stop(self, names: list[str]) -> list[str]:
+        await self.engine.stop(names)
+        return self.engine.resolve(names)
+
+    async def start_services(self, names: list[str]) -> list[str]:
+        await self.engine.start_services(names)
+        return self.engine.resolve(names)
+
+    async def set_solo(self, on: bool | None = None) -> bool:
+        return await self.engine.set_solo(on)
+
+    async def requeue(self) -> int:
+        """Messages returned from `unacked` to their queues; DevstackError while a worker generation drains."""
+        return await self.engine.requeue_unacked()
+
+    def send_input(self, name: str, text: str) -> bool:
+        return self.engine.send_input(name, text)
+
+    # ----- Redis and the broker (blocking) ---------------------------------------------------------
+    def _client(self, db: int, *, raw_info: bool = False):
+        # Keyed by address too: behind sentinels the endpoint moves from the sentinel to the master found.
+        kwargs = self.engine.endpoint.connect_kwargs(db)
+        key = (db, kwargs["host"], kwargs["port"], raw_info)
+        client = self._clients.get(key)
+        if client is None:
+            # no retries: with redis-py's default backoff a Redis that is down would freeze a panel for seconds
+            client = fast_fail_client(raw_info=raw_info, **kwargs)
+            self._clients[key] = client
+        return client
+
+    def redis_stats(self) -> RedisStats:
+        return redis_stats(self._client(0))
+
+    def broker_poll(self) -> tuple[RedisStats, list[QueueInfo] | None]:
+        """The Redis panel's stats and the queues (None when Redis failed), in two round trips."""
+        client = self._client(1, raw_info=True)
+        if self._poller is None or self._poller.client is not client:
+            self._poller = BrokerPoller(client, self.engine.config.worker.queues)
+        return self._poller.poll()
+
+    def _inspector(self) -> QueueInspector:
+        return QueueInspector(self._client(1), self.engine.config.worker.queues)
+
+    def queues(self) -> list[QueueInfo]:
+        return self._inspector().queues()
+
+    def messages(self, queue: str) -> list[MessageInfo]:
+        return self._inspector().messages(queue)
+
+    def purge(self, queue: str) -> int:
+        """Delete the ready messages of `queue` (reserved ones stay with their worker); how many were removed."""
+        return self._inspector().purge(queue)
+
+    # ----- live task events ------------------------------------------------------------------------
+    async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
+        """Runs until cancelled."""
+        redis_service = self.engine.services.get("redis")
+        if redis_service is not None:  # behind sentinels the master is known only then
+            await redis_service.wait_ready()
+        await TaskEventFeed(self.engine.endpoint.direct_url(1), on_event, db=1).run()
