@@ -207,19 +207,8 @@ def test_sigkill_headless_leaves_no_survivors(tmp_path, pool, attempt):
         run.stop()
 
 
-def _tui_available() -> str | None:
-    try:
-        from tui.app import run_tui  # noqa: F401
-    except ImportError as exc:
-        return f"the TUI (tui.app.run_tui) is not importable yet: {exc}"
-    return None
-
-
 @pytest.mark.parametrize("pool,attempt", RUNS, ids=[f"{p}-{i}" for p, i in RUNS])
 def test_sigkill_tui_leaves_no_survivors(tmp_path, pool, attempt):
-    reason = _tui_available()
-    if reason:
-        pytest.skip(reason)
     run = DevstackRun(write_demo_config(tmp_path, worker=WORKER[pool])).start_in_pty()
     try:
         run.wait_ready_from_logs()
