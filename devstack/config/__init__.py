@@ -46,30 +46,7 @@ from .models import (
 )
 from .parse import parse_config
 
-__all__ = [
-    "ConfigError",
-    "Config",
-    "ProjectConfig",
-    "RedisConfig",
-    "ServiceConfig",
-    "ApiConfig",
-    "WorkerConfig",
-    "BeatConfig",
-    "ProcessConfig",
-    "ReloadConfig",
-    "find_config",
-    "load_config",
-    "demo_config",
-    "demo_root",
-    "parse_config",
-    "BUILTIN_SERVICES",
-    "RESERVED_NAMES",
-    "TABLES",
-    "PROCESS_NAME_RE",
-    "LOGLEVELS",
-    "REDIS_URL_SCHEMES",
-    "SECRET_KEYS",
-    "DEMO_APP",
-    "DEMO_CELERY",
-    "DEMO_QUEUES",
-]
+from . import discovery, errors, models, parse
+
+# every public name of the parts; importers use ``devstack.config``, never a part
+__all__ = [*errors.__all__, *models.__all__, *parse.__all__, *discovery.__all__]
