@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import quote, unquote, urlsplit
 
-from .envfile import interpolate, parse_env_file
+from .envfile import parse_env_file, resolve_env_file
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 DEFAULT_VISIBILITY_TIMEOUT = 3600
@@ -264,9 +264,7 @@ def build_context(config, environ: dict[str, str] | None = None, *, timeout: flo
     if env_file:
         ctx.env_file = Path(env_file)
         try:
-            raw = parse_env_file(ctx.env_file)
-            for key, value in raw.items():
-                ctx.file_vars[key] = interpolate(value, {**ctx.file_vars, **ctx.environ})
+            ctx.file_vars.update(resolve_env_file(parse_env_file(ctx.env_file), ctx.environ))
         except ConfigError as exc:
             ctx.file_error = str(exc)
     try:

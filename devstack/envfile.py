@@ -16,7 +16,7 @@ from typing import Mapping
 
 from devstack.config import ConfigError
 
-__all__ = ["parse_env_file", "interpolate", "compose_env"]
+__all__ = ["parse_env_file", "interpolate", "resolve_env_file", "compose_env"]
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -165,6 +165,25 @@ def interpolate(value: str, mapping: Mapping[str, str]) -> str:
     return "".join(out)
 
 
+def resolve_env_file(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The env file's values interpolated: each may reference earlier lines of the file and the real
+    environment, which wins over the file as it does in :func:`compose_env`.
+    """
+    return _interpolate_layer(raw, below={}, above=environ)
+
+
+def _interpolate_layer(
+    values: Mapping[str, str], *, below: Mapping[str, str], above: Mapping[str, str]
+) -> dict[str, str]:
+    """``values`` interpolated in order, each against ``below``, the values before it, then ``above``
+    (later names win): a layer sees what it overrides and its own earlier lines.
+    """
+    out: dict[str, str] = {}
+    for k, v in values.items():
+        out[k] = interpolate(v, {**below, **out, **above})
+    return out
+
+
 def compose_env(
     *,
     environ: Mapping[str, str],
@@ -179,14 +198,8 @@ def compose_env(
     the real environment and earlier lines of the file; [env] and service values may reference
     everything below them. ``PYTHONUNBUFFERED=1`` is always set.
     """
-    file_vals: dict[str, str] = {}
-    for k, v in env_file.items():
-        file_vals[k] = interpolate(v, {**file_vals, **environ})
-    merged: dict[str, str] = {**file_vals, **environ, **wiring}
+    merged: dict[str, str] = {**resolve_env_file(env_file, environ), **environ, **wiring}
     for layer in (global_env, service_env):
-        resolved = {}
-        for k, v in layer.items():
-            resolved[k] = interpolate(v, {**merged, **resolved})
-        merged.update(resolved)
+        merged.update(_interpolate_layer(layer, below=merged, above={}))
     merged["PYTHONUNBUFFERED"] = "1"
     return merged

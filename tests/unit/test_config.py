@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import devstack
 from devstack import config as cfgmod
+from devstack.config import discovery
 from devstack.config import (
     Config,
     ConfigError,
@@ -111,7 +112,8 @@ def test_demo_fallback(tmp_path):
 
 
 def test_load_config_falls_back_to_demo(tmp_path, monkeypatch):
-    monkeypatch.setattr(cfgmod, "find_config", lambda cwd, explicit=None: None)
+    # load_config looks find_config up in its own module, so that is where the stand-in goes
+    monkeypatch.setattr(discovery, "find_config", lambda cwd, explicit=None: None)
     assert load_config(cwd=tmp_path).is_demo
 
 

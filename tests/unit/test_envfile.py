@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devstack.config import ConfigError
-from devstack.envfile import compose_env, interpolate, parse_env_file
+from devstack.envfile import compose_env, interpolate, parse_env_file, resolve_env_file
 
 
 def envfile(tmp_path: Path, text: str) -> Path:
@@ -161,6 +161,17 @@ def test_env_file_may_reference_real_environment():
     env = compose_env(environ={"HOME": "/home/u"}, env_file={"CACHE": "${HOME}/.cache"},
                       wiring={}, global_env={}, service_env={})
     assert env["CACHE"] == "/home/u/.cache"
+
+
+def test_resolve_env_file_is_the_env_file_layer_of_compose_env():
+    """doctor reads the env file with resolve_env_file; it must agree with what services get."""
+    raw = {"A": "file", "B": "${A}-b", "HOME": "/file-home", "C": "${HOME}/c"}
+    environ = {"HOME": "/real-home"}
+    resolved = resolve_env_file(raw, environ)
+    # the real environment outranks an earlier line of the file, as in compose_env's precedence
+    assert resolved == {"A": "file", "B": "file-b", "HOME": "/file-home", "C": "/real-home/c"}
+    env = compose_env(environ=environ, env_file=raw, wiring={}, global_env={}, service_env={})
+    assert {k: env[k] for k in ("A", "B", "C")} == {k: resolved[k] for k in ("A", "B", "C")}
 
 
 def test_pythonunbuffered_always_set():
