@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+import redis
+
+from ..broker import describe_redis_error, fast_fail_client
 from ..broker_url import TCP_SCHEMES, broker_url_problems
 from ..config import ConfigError
 from ..envfile import compose_env, interpolate, parse_env_file
@@ -169,10 +172,6 @@ def expected_endpoint(config, file_vars: dict[str, str], environ: dict[str, str]
 
 
 def _ping(host: str, port: int, password: str | None, timeout: float) -> str:
-    import redis
-
-    from ..broker import describe_redis_error, fast_fail_client
-
     auth = f":{quote(password, safe='')}@" if password else ""
     netloc = f"[{host}]" if ":" in host else quote(host, safe="")  # redis-py unquotes the host again
     client = fast_fail_client(f"redis://{auth}{netloc}:{port}/0", timeout=timeout, socket_timeout=timeout + 1)

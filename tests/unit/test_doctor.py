@@ -159,10 +159,12 @@ def test_count_watched_dirs_skips_what_the_reloader_skips(tmp_path):
 # ----- rules doctor shares with `devstack up` ------------------------------------------------------
 def test_password_source_order_and_the_stored_password(tmp_path):
     cfg = SimpleNamespace(password=None)
-    assert password_source(SimpleNamespace(password="from-cfg"), "env", "file", tmp_path) == ("from-cfg", "[redis] password")
+    from_cfg = SimpleNamespace(password="from-cfg")
+    assert password_source(from_cfg, "env", "file", tmp_path) == ("from-cfg", "[redis] password")
     assert password_source(cfg, "env", "file", tmp_path) == ("env", "REDIS_PASSWORD in the environment")
     assert password_source(cfg, "", "file", tmp_path) == ("file", "REDIS_PASSWORD in the env file")
-    assert password_source(cfg, None, None, tmp_path) == (None, "a random password generated at the first `devstack up`")
+    first_up = "a random password generated at the first `devstack up`"
+    assert password_source(cfg, None, None, tmp_path) == (None, first_up)
     created = load_or_create_password(cfg, None, tmp_path)
     stored = tmp_path / "redis.password"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
