@@ -183,7 +183,7 @@ class Engine:
 
         self.bus.subscribe(self._tell_about_redis)
         # Known errors in a child's output become one notice per diagnosis per service (devstack doctor's detectors).
-        from .doctor import LogDiagnoser
+        from .diagnose import LogDiagnoser
 
         self.bus.subscribe(LogDiagnoser(self.notice))
         self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")

@@ -17,10 +17,12 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import DevstackError
+from .ports import port_owner
 from .probes import RedisProbe
 from .supervisor import ServiceSpec
 
 DOCKER_LABEL = "devstack.project"
+PASSWORD_FILE = "redis.password"  # in the state dir, 0600
 
 
 @dataclass
@@ -55,6 +57,13 @@ class RedisEndpoint:
         host, port = self.master or (self.host, self.port)
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"{self.scheme}://{auth}{host}:{port}/{db}"
+
+    def internal_broker_url(self, app_url: str | None = None) -> str:
+        """The broker URL devstack itself uses to ping workers and read queues: the worker's own
+        CELERY_BROKER_URL (``app_url``), except a sentinel:// one (or none), which becomes the master found."""
+        if not app_url or app_url.startswith("sentinel://"):
+            return self.direct_url(1)
+        return app_url
 
     def connect_kwargs(self, db: int = 0) -> dict:
         """Where devstack itself connects (behind sentinels: the master, once known)."""
@@ -162,15 +171,33 @@ def resolve_mode(cfg) -> tuple[str, str | None]:
         "[redis] mode = \"docker\" or mode = \"external\" with url = \"redis://...\".", 2)
 
 
-def load_or_create_password(cfg, env_password: str | None, state_dir: Path) -> str:
-    """[redis] password, else REDIS_PASSWORD from the environment/env file, else a stored random one."""
+def password_source(cfg, environ_password: str | None, file_password: str | None,
+                    state_dir: Path) -> tuple[str | None, str]:
+    """(password, where it comes from) for a Redis devstack launches; writes nothing.
+
+    [redis] password, else REDIS_PASSWORD from the environment, else from the env file, else the one
+    stored by an earlier `devstack up`; None when that first `up` has yet to generate it.
+    """
     if cfg.password:
-        return cfg.password.get_secret_value() if hasattr(cfg.password, "get_secret_value") else cfg.password
-    if env_password:
-        return env_password
-    path = state_dir / "redis.password"
-    if path.exists():
-        return path.read_text().strip()
+        password = cfg.password.get_secret_value() if hasattr(cfg.password, "get_secret_value") else cfg.password
+        return password, "[redis] password"
+    if environ_password:
+        return environ_password, "REDIS_PASSWORD in the environment"
+    if file_password:
+        return file_password, "REDIS_PASSWORD in the env file"
+    stored = state_dir / PASSWORD_FILE
+    if stored.exists():
+        return stored.read_text().strip(), f"the stored password ({stored})"
+    return None, "a random password generated at the first `devstack up`"
+
+
+def load_or_create_password(cfg, env_password: str | None, state_dir: Path) -> str:
+    """:func:`password_source`'s password (``env_password``: the environment's, else the env file's),
+    else a random one, stored 0600 for the next runs."""
+    password, _source = password_source(cfg, env_password, None, state_dir)
+    if password is not None:
+        return password
+    path = state_dir / PASSWORD_FILE
     password = secrets.token_urlsafe(24)
     path.touch(mode=0o600)
     path.chmod(0o600)
@@ -189,19 +216,6 @@ def check_port_free(port: int, what: str, key: str) -> None:
             pass
     raise DevstackError(f"Port {port} for {what} is already in use{port_owner(port)}. "
                         f"Fix: stop that process, or set {key} to a free port in your devstack.toml.", 1)
-
-
-def port_owner(port: int) -> str:
-    try:
-        import psutil
-
-        for conn in psutil.net_connections("inet"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                p = psutil.Process(conn.pid)
-                return f" by {p.name()} (pid {conn.pid}: {' '.join(p.cmdline())[:120]})"
-    except Exception:
-        pass
-    return " by another process"
 
 
 def _ipv6_loopback() -> bool:

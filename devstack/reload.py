@@ -22,15 +22,11 @@ from watchfiles import Change, awatch
 from .config import ConfigError, load_config
 from .envfile import parse_env_file
 from .events import Notice
+from .watch_ignore import DEFAULT_IGNORE
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-# Folders no service reloads for. A state dir, caches and virtualenvs change all the time (logs,
-# bytecode, pip) and can hold thousands of folders (inotify watches are a per-user OS limit).
-DEFAULT_IGNORE = (".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__",
-                  ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis", ".idea",
-                  ".vscode", ".eggs", "*.egg-info", ".devstack")
 # Editor droppings that end in .py: emacs lock files `.#x.py`, vim's `4913` probe, JetBrains' `___jb_`.
 TEMP_FILE = re.compile(r"^\.#|___jb_|^4913$|\.sw.$|~$")
 DEFAULT_EXTENSIONS = (".py",)

@@ -1,6 +1,11 @@
 """devstack.doctor's pure parts: URL shape, masking, log-line detectors, visibility timeout, folder count."""
 from __future__ import annotations
 
+import os
+import socket
+import stat
+from types import SimpleNamespace
+
 import pytest
 
 from devstack.doctor import (
@@ -12,6 +17,9 @@ from devstack.doctor import (
     visibility_timeout,
 )
 from devstack.events import LogLine, Notice
+from devstack.ports import listener, port_owner
+from devstack.redis_server import RedisEndpoint, load_or_create_password, password_source
+from devstack.reload import DEFAULT_IGNORE
 
 SECRET = "s3cr3t-Pw"
 
@@ -138,3 +146,48 @@ def test_count_watched_dirs_skips_ignored_folders(tmp_path):
         (tmp_path / name).mkdir(parents=True)
     assert count_watched_dirs(tmp_path, {"node_modules", ".git", "storage"}, 1000) == 5  # root, a, b, c, d
     assert count_watched_dirs(tmp_path, set(), 3) == 4  # stops past the limit
+
+
+def test_count_watched_dirs_skips_what_the_reloader_skips(tmp_path):
+    """The inotify check counts with hot reload's own list (globs included), so folders the reloader
+    watches, such as build/, count too."""
+    for name in ("pkg.egg-info/x", ".hypothesis/examples", ".venv/lib", "build/lib", "src"):
+        (tmp_path / name).mkdir(parents=True)
+    assert count_watched_dirs(tmp_path, set(DEFAULT_IGNORE), 1000) == 4  # root, build, build/lib, src
+
+
+# ----- rules doctor shares with `devstack up` ------------------------------------------------------
+def test_password_source_order_and_the_stored_password(tmp_path):
+    cfg = SimpleNamespace(password=None)
+    from_cfg = SimpleNamespace(password="from-cfg")
+    assert password_source(from_cfg, "env", "file", tmp_path) == ("from-cfg", "[redis] password")
+    assert password_source(cfg, "env", "file", tmp_path) == ("env", "REDIS_PASSWORD in the environment")
+    assert password_source(cfg, "", "file", tmp_path) == ("file", "REDIS_PASSWORD in the env file")
+    first_up = "a random password generated at the first `devstack up`"
+    assert password_source(cfg, None, None, tmp_path) == (None, first_up)
+    created = load_or_create_password(cfg, None, tmp_path)
+    stored = tmp_path / "redis.password"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert password_source(cfg, None, None, tmp_path) == (created, f"the stored password ({stored})")
+    assert load_or_create_password(cfg, None, tmp_path) == created
+    assert load_or_create_password(cfg, "env", tmp_path) == "env"
+
+
+def test_internal_broker_url_is_the_apps_except_behind_sentinels():
+    ep = RedisEndpoint("binary", "127.0.0.1", 6390, "pw")
+    assert ep.internal_broker_url(None) == "redis://:pw@127.0.0.1:6390/1"
+    assert ep.internal_broker_url("redis://:other@10.0.0.3:6379/2") == "redis://:other@10.0.0.3:6379/2"
+    url = "sentinel://:pw@127.0.0.1:26379/1"
+    behind = RedisEndpoint("external", "127.0.0.1", 26379, "pw", url_override=url, master_name="mymaster",
+                           sentinels=(("127.0.0.1", 26379),), master=("10.0.0.2", 6379))
+    assert behind.internal_broker_url(url) == "redis://:pw@10.0.0.2:6379/1"
+
+
+def test_port_owner_names_the_listening_process():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert listener(port).endswith(f"(pid {os.getpid()})")  # doctor's form: no argv
+        assert port_owner(port).startswith(" by ") and f"(pid {os.getpid()}: " in port_owner(port)
+    assert listener(port) is None and port_owner(port) == " by another process"
