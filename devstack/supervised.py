@@ -2,11 +2,12 @@
 (`AttachedRedis`)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .events import State
 
 
+@runtime_checkable  # tests check both kinds against it
 class Supervised(Protocol):
     """One entry of `Engine.services`."""
 
