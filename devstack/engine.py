@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+from . import app_specs
 from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
-from .probes import HttpProbe, LogProbe, Probe, http_probe_from_url
 from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
@@ -31,32 +30,6 @@ from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
 
 APP_SERVICES = ("api", "worker", "beat")
-WORKER_READY = r"(\S+@\S+) ready\."
-BEAT_READY = r"beat: Starting\.\.\."
-# What a warm spare imports ahead of a restart: the libraries every such process loads, never the app.
-CELERY_PRELOAD = ("celery.bin.celery", "celery.apps.worker", "celery.apps.beat", "celery.worker",
-                  "celery.worker.consumer", "celery.concurrency.prefork", "celery.concurrency.solo",
-                  "celery.events", "celery.backends.redis", "kombu.transport.redis", "redis", "billiard")
-FLASK_PRELOAD = ("flask", "flask.cli", "werkzeug.serving", "werkzeug.debug", "celery", "kombu.transport.redis",
-                 "redis")
-
-
-def _executable(name: str, env: dict[str, str]) -> list[str]:
-    """Which `celery`/`flask` runs the app.
-
-    An activated virtualenv (VIRTUAL_ENV) is the user saying "my app's environment": use its PATH.
-    Otherwise the one beside devstack's own Python (devstack installed into the app's venv but not
-    activated), then PATH, then `python -m`.
-    """
-    beside = Path(sys.executable).with_name(name)
-    found = shutil.which(name, path=env.get("PATH"))
-    if env.get("VIRTUAL_ENV") and found:
-        return [found]
-    if beside.exists():
-        return [str(beside)]
-    if found:
-        return [found]
-    return [sys.executable, "-m", name]
 
 
 class Engine:
@@ -244,32 +217,9 @@ class Engine:
                            global_env=self.config.env, service_env=service_env)
 
     def _app_specs(self) -> list[ServiceSpec]:
-        specs = []
         cfg = self.config
-        if cfg.api.enabled:
-            specs.append(self.api_spec())
-        if cfg.worker.enabled:
-            specs.append(self.worker_spec())
-        if cfg.beat.enabled:
-            specs.append(self.beat_spec())
-        for name, proc in cfg.process.items():
-            if proc.enabled:
-                specs.append(self.process_spec(name, proc))
-        return specs
-
-    def api_spec(self) -> ServiceSpec:
-        api = self.config.api
-        env = self._child_env(api.env)
-        argv = list(api.command) if api.command else [
-            *_executable("flask", env), "--app", api.app, "run", "--debug", "--no-reload",
-            "--host", api.host, "--port", str(api.port)]
-        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
-        return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
-                           HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout,
-                           preload=self._preload(FLASK_PRELOAD))
-
-    def _preload(self, modules: tuple[str, ...]) -> tuple[str, ...]:
-        return modules if self.config.reload.preload else ()
+        names = [n for n in APP_SERVICES if getattr(cfg, n).enabled]
+        return [self.spec_for(n) for n in names + [n for n, proc in cfg.process.items() if proc.enabled]]
 
     def worker_pool(self) -> tuple[str, int | None]:
         w = self.config.worker
@@ -277,31 +227,10 @@ class Engine:
 
     def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
-        generation = self.worker_generation if generation is None else generation
-        env = self._child_env(w.env)
         pool, concurrency = self.worker_pool()
-        if w.command:
-            argv = list(w.command)
-        else:
-            argv = [*_executable("celery", env), "-A", w.app, "worker", "-P", pool]
-            if concurrency:
-                argv += ["-c", str(concurrency)]
-            if w.queues:
-                argv += ["-Q", ",".join(w.queues)]
-            node = w.name if generation == 1 else f"{w.name}-{generation}"
-            argv += ["-l", w.loglevel.upper(), "-n", f"{node}@%h"]  # generations must not share a nodename
-            if w.events:
-                argv.append("-E")
-            if w.fast_start:
-                argv += ["--without-mingle", "--without-gossip"]
-        broker = env.get("CELERY_BROKER_URL")
-
-        async def confirm(match) -> None:
-            await self._confirm_worker(match.group(1), self.internal_broker_url(broker))
-
-        return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, confirm),
-                           ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True,
-                           preload=self._preload(CELERY_PRELOAD))
+        return app_specs.worker_spec(
+            w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
+            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)))
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -318,34 +247,17 @@ class Engine:
             await asyncio.sleep(0.2)
         self.notice(f"worker {nodename} logged ready but does not answer a ping through the broker", "warning")
 
-    def beat_spec(self) -> ServiceSpec:
-        b = self.config.beat
-        env = self._child_env(b.env)
-        argv = list(b.command) if b.command else [
-            *_executable("celery", env), "-A", b.app or self.config.worker.app, "beat", "-l", b.loglevel.upper(),
-            "-s", str(self.state_dir / "celerybeat-schedule")]
-        return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), ["redis"],
-                           b.stop_timeout, preload=self._preload(CELERY_PRELOAD))
-
-    def process_spec(self, name: str, proc) -> ServiceSpec:
-        env = self._child_env(proc.env)
-        if proc.ready_http:
-            probe: Probe = http_probe_from_url(proc.ready_http)
-        elif proc.ready_log:
-            probe = LogProbe(proc.ready_log)
-        else:
-            probe = Probe()
-        return ServiceSpec(name, list(proc.command) + list(proc.args), Path(proc.cwd), env, probe,
-                           list(proc.depends_on), proc.stop_timeout)
-
     def spec_for(self, name: str) -> ServiceSpec:
-        if name == "api":
-            return self.api_spec()
+        cfg = self.config
         if name == "worker":
             return self.worker_spec()
+        if name == "api":
+            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload)
         if name == "beat":
-            return self.beat_spec()
-        return self.process_spec(name, self.config.process[name])
+            return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
+                                       cfg.reload.preload)
+        proc = cfg.process[name]
+        return app_specs.process_spec(name, proc, self._child_env(proc.env))
 
     # ----- commands -----------------------------------------------------------------------------------
     def resolve(self, names: list[str]) -> list[str]:
