@@ -175,3 +175,11 @@ def test_reloader_reports_a_config_the_target_rejects(tmp_path):
     assert reloader._reload_env() == []
     assert [level for _, level in target.notices] == ["error", "error"]
     assert "cannot apply the new configuration" in target.notices[0][0]
+
+
+def test_the_engine_is_a_reload_target():
+    from devstack.engine import Engine
+    from devstack.reload import ReloadTarget
+
+    wanted = [n for n in vars(ReloadTarget) if not n.startswith("_") and n != "config"]
+    assert wanted and all(callable(getattr(Engine, n, None)) for n in wanted), wanted
