@@ -14,112 +14,22 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+from . import app_specs
 from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
-from .probes import HttpProbe, LogProbe, Probe, RedisProbe, SentinelProbe, http_probe_from_url, raw_command
-from .redis_server import (RedisEndpoint, check_port_free, load_or_create_password, plan_redis,
-                           remove_stale_containers)
+from .attached import AttachedRedis
+from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
+from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
+from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
 
 APP_SERVICES = ("api", "worker", "beat")
-WORKER_READY = r"(\S+@\S+) ready\."
-BEAT_READY = r"beat: Starting\.\.\."
-# What a warm spare imports ahead of a restart: the libraries every such process loads, never the app.
-CELERY_PRELOAD = ("celery.bin.celery", "celery.apps.worker", "celery.apps.beat", "celery.worker",
-                  "celery.worker.consumer", "celery.concurrency.prefork", "celery.concurrency.solo",
-                  "celery.events", "celery.backends.redis", "kombu.transport.redis", "redis", "billiard")
-FLASK_PRELOAD = ("flask", "flask.cli", "werkzeug.serving", "werkzeug.debug", "celery", "kombu.transport.redis",
-                 "redis")
-
-
-ATTACH_PATIENCE = 3.0  # seconds an external Redis may take before devstack says it does not answer
-
-
-class AttachedRedis:
-    """Stands in for the redis service in external mode: nothing to launch, ready once PING answers."""
-
-    name = "redis"
-
-    def __init__(self, endpoint: RedisEndpoint, bus: EventBus):
-        self.endpoint, self.bus = endpoint, bus
-        self.state = State.STOPPED
-        self.ready_event = asyncio.Event()
-        self.pid = None
-        self.restarts = 0
-        self.exit_code = None
-        self.started_at = None
-        probe = SentinelProbe(endpoint) if endpoint.is_sentinel else RedisProbe(endpoint.connect_kwargs())
-        self.spec = ServiceSpec("redis", [], Path("."), {}, probe, autorestart=False)
-
-    def start(self) -> None:
-        asyncio.get_running_loop().create_task(self._attach())
-
-    async def _attach(self) -> None:
-        self.state = State.STARTING
-        self.bus.emit(StateChanged("redis", State.STARTING, detail=f"connecting to {self.endpoint.describe()}"))
-        probe = self.spec.probe
-        waiting = asyncio.ensure_future(probe.wait(self))
-        done, _ = await asyncio.wait({waiting}, timeout=ATTACH_PATIENCE)
-        if not done:  # say what is wrong instead of sitting in "starting"; keep trying meanwhile
-            self.bus.emit(Notice(
-                f"the external Redis ({self.endpoint.describe()}) does not answer yet: "
-                f"{probe.last_error or 'no answer'}. devstack keeps trying; the apps start once it answers. "
-                f"Check [redis] url (and master_name), or that the server is running.", "warning", "redis"))
-            await waiting
-        if self.endpoint.master is not None:
-            host, port = self.endpoint.master
-            self.bus.emit(Notice(f"the sentinels name {host}:{port} as master {self.endpoint.master_name!r}",
-                                 service="redis"))
-        self.state = State.READY
-        self.started_at = time.time()
-        self.ready_event.set()
-        self.bus.emit(StateChanged("redis", State.READY, detail="external Redis answers PING"))
-
-    async def stop(self) -> None:
-        self.state = State.STOPPED
-        self.bus.emit(StateChanged("redis", State.STOPPED))
-
-    async def restart(self) -> None:
-        return None
-
-    async def wait_ready(self) -> None:
-        await self.ready_event.wait()
-
-    def send_input(self, text: str) -> bool:
-        return False
-
-    @property
-    def running(self) -> bool:
-        return self.state == State.READY
-
-    def status(self) -> dict:
-        return {"state": self.state.value, "pid": None, "ready": self.state == State.READY, "restarts": 0,
-                "exit_code": None, "command": [], "uptime": None, "backoff_until": None}
-
-
-def _executable(name: str, env: dict[str, str]) -> list[str]:
-    """Which `celery`/`flask` runs the app.
-
-    An activated virtualenv (VIRTUAL_ENV) is the user saying "my app's environment": use its PATH.
-    Otherwise the one beside devstack's own Python (devstack installed into the app's venv but not
-    activated), then PATH, then `python -m`.
-    """
-    beside = Path(sys.executable).with_name(name)
-    found = shutil.which(name, path=env.get("PATH"))
-    if env.get("VIRTUAL_ENV") and found:
-        return [found]
-    if beside.exists():
-        return [str(beside)]
-    if found:
-        return [found]
-    return [sys.executable, "-m", name]
 
 
 class Engine:
@@ -128,7 +38,7 @@ class Engine:
         self.solo = solo
         self.environ = dict(os.environ if environ is None else environ)
         self.bus = EventBus()
-        self.services: dict[str, Service | AttachedRedis] = {}
+        self.services: dict[str, Supervised] = {}  # every app service is a Service (see _app)
         self.state_dir: Path = Path(config.project.state_dir)
         self.endpoint: RedisEndpoint | None = None
         self.redis_version: str | None = None
@@ -219,6 +129,11 @@ class Engine:
             service.spare_spec = lambda: self.worker_spec(self.worker_generation + 1)
         return service
 
+    def _app(self, name: str) -> Service | None:
+        """The app service `name`: every service but redis is launched by the engine (redis may be an
+        AttachedRedis), so these are the ones whose spec and generations the engine changes."""
+        return None if name == "redis" else self.services.get(name)
+
     def _record_pid(self, service: Service) -> None:
         if self._record is not None and service.pid:
             self._record.add(service.name, service.pid)
@@ -238,9 +153,7 @@ class Engine:
             return
         missing = self._missing_command(service.spec)
         if missing:
-            service.state = State.CRASHED
-            self.bus.emit(StateChanged(service.name, State.CRASHED, detail=missing))
-            self.notice(missing, "error", service.name)
+            service.fail_to_start(missing)
             return
         service.start()
 
@@ -260,7 +173,7 @@ class Engine:
         apps = [s for name, s in self.services.items() if name != "redis"]
         try:
             await asyncio.wait_for(self.services["redis"].wait_ready(), 5)
-            await asyncio.wait_for(asyncio.gather(*(s.wait_spawned() for s in apps if isinstance(s, Service))), 2)
+            await asyncio.wait_for(asyncio.gather(*(s.wait_spawned() for s in apps)), 2)
         except asyncio.TimeoutError:
             pass  # Redis or an app is not up (yet): watch anyway, a fix to the code must still reload
         if not self._closing and self.reloader is not None:
@@ -269,7 +182,7 @@ class Engine:
     async def _warm_ping_import(self) -> None:
         """Warm up the worker's readiness ping (imports, a bare Celery app) once the apps are spawned,
         not before: on a 2-core laptop an import competing with the spawns delays the whole start."""
-        worker = self.services.get("worker")
+        worker = self._app("worker")
         if worker is None:
             return
         await worker.wait_spawned()
@@ -304,32 +217,9 @@ class Engine:
                            global_env=self.config.env, service_env=service_env)
 
     def _app_specs(self) -> list[ServiceSpec]:
-        specs = []
         cfg = self.config
-        if cfg.api.enabled:
-            specs.append(self.api_spec())
-        if cfg.worker.enabled:
-            specs.append(self.worker_spec())
-        if cfg.beat.enabled:
-            specs.append(self.beat_spec())
-        for name, proc in cfg.process.items():
-            if proc.enabled:
-                specs.append(self.process_spec(name, proc))
-        return specs
-
-    def api_spec(self) -> ServiceSpec:
-        api = self.config.api
-        env = self._child_env(api.env)
-        argv = list(api.command) if api.command else [
-            *_executable("flask", env), "--app", api.app, "run", "--debug", "--no-reload",
-            "--host", api.host, "--port", str(api.port)]
-        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
-        return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
-                           HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout,
-                           preload=self._preload(FLASK_PRELOAD))
-
-    def _preload(self, modules: tuple[str, ...]) -> tuple[str, ...]:
-        return modules if self.config.reload.preload else ()
+        names = [n for n in APP_SERVICES if getattr(cfg, n).enabled]
+        return [self.spec_for(n) for n in names + [n for n, proc in cfg.process.items() if proc.enabled]]
 
     def worker_pool(self) -> tuple[str, int | None]:
         w = self.config.worker
@@ -337,31 +227,10 @@ class Engine:
 
     def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
-        generation = self.worker_generation if generation is None else generation
-        env = self._child_env(w.env)
         pool, concurrency = self.worker_pool()
-        if w.command:
-            argv = list(w.command)
-        else:
-            argv = [*_executable("celery", env), "-A", w.app, "worker", "-P", pool]
-            if concurrency:
-                argv += ["-c", str(concurrency)]
-            if w.queues:
-                argv += ["-Q", ",".join(w.queues)]
-            node = w.name if generation == 1 else f"{w.name}-{generation}"
-            argv += ["-l", w.loglevel.upper(), "-n", f"{node}@%h"]  # generations must not share a nodename
-            if w.events:
-                argv.append("-E")
-            if w.fast_start:
-                argv += ["--without-mingle", "--without-gossip"]
-        broker = env.get("CELERY_BROKER_URL")
-
-        async def confirm(match) -> None:
-            await self._confirm_worker(match.group(1), self.internal_broker_url(broker))
-
-        return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, confirm),
-                           ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True,
-                           preload=self._preload(CELERY_PRELOAD))
+        return app_specs.worker_spec(
+            w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
+            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)))
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -378,34 +247,17 @@ class Engine:
             await asyncio.sleep(0.2)
         self.notice(f"worker {nodename} logged ready but does not answer a ping through the broker", "warning")
 
-    def beat_spec(self) -> ServiceSpec:
-        b = self.config.beat
-        env = self._child_env(b.env)
-        argv = list(b.command) if b.command else [
-            *_executable("celery", env), "-A", b.app or self.config.worker.app, "beat", "-l", b.loglevel.upper(),
-            "-s", str(self.state_dir / "celerybeat-schedule")]
-        return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), ["redis"],
-                           b.stop_timeout, preload=self._preload(CELERY_PRELOAD))
-
-    def process_spec(self, name: str, proc) -> ServiceSpec:
-        env = self._child_env(proc.env)
-        if proc.ready_http:
-            probe: Probe = http_probe_from_url(proc.ready_http)
-        elif proc.ready_log:
-            probe = LogProbe(proc.ready_log)
-        else:
-            probe = Probe()
-        return ServiceSpec(name, list(proc.command) + list(proc.args), Path(proc.cwd), env, probe,
-                           list(proc.depends_on), proc.stop_timeout)
-
     def spec_for(self, name: str) -> ServiceSpec:
-        if name == "api":
-            return self.api_spec()
+        cfg = self.config
         if name == "worker":
             return self.worker_spec()
+        if name == "api":
+            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload)
         if name == "beat":
-            return self.beat_spec()
-        return self.process_spec(name, self.config.process[name])
+            return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
+                                       cfg.reload.preload)
+        proc = cfg.process[name]
+        return app_specs.process_spec(name, proc, self._child_env(proc.env))
 
     # ----- commands -----------------------------------------------------------------------------------
     def resolve(self, names: list[str]) -> list[str]:
@@ -420,12 +272,12 @@ class Engine:
         if self.reloader is not None:
             self.reloader.resume(self.resolve(names))  # a manual restart ends a reload-storm pause
         names = self.resolve(names)
-        worker = self.services.get("worker")
-        if "worker" in names and isinstance(worker, Service) and not self.config.worker.command:
+        worker = self._app("worker")
+        if "worker" in names and worker is not None and not self.config.worker.command:
             # Every worker start is a new generation (its own nodename), so its warm spare, prepared
             # for exactly that command line, fits a manual restart as well as a hot reload.
             self.worker_generation += 1
-            worker.spec = self.worker_spec()
+            worker.respec(self.worker_spec())
         await asyncio.gather(*(self.services[n].restart() for n in names))
 
     async def stop(self, names: list[str]) -> None:
@@ -433,41 +285,61 @@ class Engine:
 
     async def start_services(self, names: list[str]) -> None:
         for n in self.resolve(names):
-            service = self.services[n]
-            if isinstance(service, Service) and n != "redis":
-                service.spec = self.spec_for(n)
-            service.start()
+            app = self._app(n)
+            if app is not None:
+                app.respec(self.spec_for(n))
+            self.services[n].start()
 
     async def set_solo(self, on: bool | None = None) -> bool:
         """Switch the worker into (or out of) `-P solo -c 1` and restart it. Returns the new setting."""
         self.solo = (not self.solo) if on is None else on
-        worker = self.services.get("worker")
+        worker = self._app("worker")
         if worker is not None:
             pool, _ = self.worker_pool()
             self.notice(f"worker restarting with -P {pool}" + (" (solo: breakpoint() works)" if self.solo else ""))
             await worker.stop()
-            worker.spec = self.worker_spec()
-            worker.restarts += 1
+            worker.respec(self.worker_spec())
+            worker.count_restart()
             worker.start()
         return self.solo
 
-    # ----- hot reload (devstack/reload.py decides when; this does it) ---------------------------------
+    # ----- hot reload (devstack/reload.py decides when; this does it: the engine is its ReloadTarget) --
+    def service_names(self) -> list[str]:
+        return list(self.services)
+
+    def service_state(self, name: str) -> State | None:
+        service = self.services.get(name)
+        return service.state if service is not None else None
+
+    def apply_config(self, config, env_file_vars: dict[str, str]) -> list[str]:
+        """Switch to a re-read configuration (and env file); return the app services whose settings
+        (argv, env, cwd) changed, which the caller restarts. A setting the running stack cannot apply
+        raises, with the previous configuration kept."""
+        names = [n for n in self.services if n != "redis" and n in config.services()]
+        before = {n: self.spec_for(n).fingerprint() for n in names}
+        previous = self.config, self.env_file_vars
+        self.config, self.env_file_vars = config, env_file_vars
+        try:
+            return [n for n in names if self.spec_for(n).fingerprint() != before[n]]
+        except Exception:
+            self.config, self.env_file_vars = previous
+            raise
+
     async def reload_service(self, name: str, timeout: float = 60.0) -> float | None:
         """Restart `name` for a code change; seconds until ready again, None if it crashed or timed out.
 
         The worker is not stopped first: its old generation gets a warm shutdown and drains beside the
         new one, which starts at once (the old one stops consuming on SIGTERM, so nothing runs twice).
         """
-        service = self.services.get(name)
-        if not isinstance(service, Service) or self._closing:
+        service = self._app(name)
+        if service is None or self._closing:
             return None
         began = time.monotonic()
         if name == "worker" and service.running and service.spec.term_main_only:
             label = f"worker#{self.worker_generation}"
             self.worker_generation += 1
             fresh = self._make_service(self.worker_spec())
-            fresh.spare, service.spare = service.spare, None  # the warm spare serves the new generation
-            fresh.restarts = service.restarts + 1
+            fresh.continue_from(service)  # the warm spare serves the new generation
             self.services["worker"] = fresh
             self.draining[label] = service
             task = asyncio.get_running_loop().create_task(self._drain(service, label))
@@ -475,11 +347,10 @@ class Engine:
             task.add_done_callback(self._drains.discard)
             service = fresh
         else:
-            service.restarts += 1
+            service.count_restart()
             await service.stop()
-            service.spec = self.spec_for(name)
-        service.reloading = True
-        service.start()
+            service.respec(self.spec_for(name))
+        service.start_reload()
         ready = await service.wait_settled(timeout)
         return time.monotonic() - began if ready else None
 
@@ -496,13 +367,20 @@ class Engine:
                             "queues now with `devstack requeue`.", "warning", "worker")
 
     def _stale_unacked(self, requeue: bool) -> int:
-        """Messages in `unacked` delivered before the live worker started: nobody holds them any more."""
-        from .reload import stale_unacked
+        """Count (or requeue) the messages in `unacked` delivered before the live worker started: after a
+        killed generation nobody holds them any more. No worker running: every entry is stale."""
+        from .broker import QueueInspector, fast_fail_client
 
-        worker = self.services.get("worker")
-        broker = worker.spec.env.get("CELERY_BROKER_URL") if isinstance(worker, Service) else None
-        live_since = worker.started_at if isinstance(worker, Service) and worker.running else None
-        return stale_unacked(self.internal_broker_url(broker), live_since, requeue)
+        worker = self._app("worker")
+        broker_url = self.internal_broker_url(worker.spec.env.get("CELERY_BROKER_URL") if worker else None)
+        live_since = worker.started_at if worker is not None and worker.running else None
+        if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
+        client = fast_fail_client(broker_url, timeout=5)
+        try:
+            return QueueInspector(client).requeue_stale(live_since, requeue)
+        finally:
+            client.close()
 
     async def requeue_unacked(self) -> int:
         """`devstack requeue`: return messages a killed worker generation left in `unacked` to their queues."""
@@ -551,8 +429,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         for service in self.services.values():
-            if isinstance(service, Service):
-                service.hold()
+            service.hold()
         apps = [s for n, s in self.services.items() if n != "redis"]
         extras = [s for s in apps if s.name not in APP_SERVICES]
         await asyncio.gather(*(s.stop() for s in extras))
@@ -561,8 +438,7 @@ class Engine:
         if "redis" in self.services:
             await self.services["redis"].stop()
         for s in self.services.values():
-            if isinstance(s, Service):
-                s.log.close()
+            s.close()
         if self._record is not None:
             self._record.clear()
         for fd in (self._lifeline_r, self._lifeline_w):

@@ -6,7 +6,7 @@ only devstack holds open (every OS), and a parent-pid check. It is a child subre
 that lose their parent (a pool child, a daemonised helper) become its children and are killed too.
 Stdlib only and no site import: it starts in ~15 ms.
 
-Protocol: `guard.py --lifeline FD --report FD --parent PID --grace S [--spare FD --preload MODS] -- argv...`
+Protocol (the parent side is devstack/supervisor/guard_client.py): `guard.py --lifeline FD --report FD --parent PID --grace S [--spare FD --preload MODS] -- argv...`
 - writes "<service pid>\\n" to the report fd once the service is forked;
 - exits with the service's exit code (128+N when killed by signal N), after sweeping its group;
 - devstack signals the service's process group directly (pgid == service pid).

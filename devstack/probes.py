@@ -1,6 +1,6 @@
 """Readiness probes: when is a started service actually usable?
 
-A probe is an object with `async wait(service)` that returns once the service is ready (or raises
+A probe is an object with `async wait()` that returns once the service is ready (or raises
 ProbeFailed). Log-based probes are fed the service's lines; the others poll quickly (20-50 ms) because
 start-up time is what a developer feels many times a day.
 """
@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    from .supervisor import Service
+from .resp import RedisReplyError, raw_command
 
 
 class ProbeFailed(Exception):
@@ -27,7 +26,7 @@ class Probe:
     def reset(self) -> None:
         pass
 
-    async def wait(self, service: "Service") -> None:
+    async def wait(self) -> None:
         return None
 
 
@@ -48,7 +47,7 @@ class LogProbe(Probe):
             if m:
                 self._matched.set_result(m)
 
-    async def wait(self, service: "Service") -> None:
+    async def wait(self) -> None:
         if self._matched is None:
             self.reset()
         match = await self._matched
@@ -78,7 +77,7 @@ class HttpProbe(Probe):
         finally:
             writer.close()
 
-    async def wait(self, service: "Service") -> None:
+    async def wait(self) -> None:
         while True:
             status = await self.check()
             if status is not None and status < 500:
@@ -134,60 +133,9 @@ class RedisProbe(Probe):
         finally:
             await client.aclose()
 
-    async def wait(self, service: "Service") -> None:
+    async def wait(self) -> None:
         while not await self.ping():
             await asyncio.sleep(self.interval)
-
-
-class RedisReplyError(Exception):
-    """Redis answered with an error (the text after the "-")."""
-
-
-async def raw_command(connect_kwargs: dict, *command: str, timeout: float = 2.0):
-    """AUTH (when there is a password), then `command`, on a fresh plain-TCP connection. The reply:
-    text (simple, bulk and integer replies), a list (arrays), None (nil). No TLS.
-
-    Cheaper than importing redis-py on the start-up path, where every CPU millisecond delays the apps.
-    """
-    host, port = connect_kwargs["host"], connect_kwargs["port"]
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    try:
-        password, username = connect_kwargs.get("password"), connect_kwargs.get("username")
-        commands = []
-        if password:
-            commands.append(["AUTH", username, password] if username else ["AUTH", password])
-        commands.append(list(command))
-        writer.write(b"".join(_resp(c) for c in commands))
-        await writer.drain()
-        reply = ""
-        for _ in commands:
-            reply = await asyncio.wait_for(_read_reply(reader), timeout)
-        return reply
-    finally:
-        writer.close()
-
-
-async def _read_reply(reader: asyncio.StreamReader):
-    line = await reader.readline()
-    if not line:
-        raise ConnectionError("connection closed")
-    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
-    if kind == b"+":
-        return rest.decode(errors="replace")
-    if kind == b"-":
-        raise RedisReplyError(rest.decode(errors="replace"))
-    if kind == b"$":
-        length = int(rest)
-        if length < 0:
-            return None
-        data = await reader.readexactly(length + 2)
-        return data[:-2].decode(errors="replace")
-    if kind == b":":
-        return rest.decode()
-    if kind == b"*":
-        count = int(rest)
-        return None if count < 0 else [await _read_reply(reader) for _ in range(count)]
-    raise ValueError(f"not a Redis reply: {line[:40]!r}")
 
 
 class SentinelProbe(RedisProbe):
@@ -232,14 +180,6 @@ def _connect_error(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
-
-
-def _resp(args: list[str]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
 
 
 def http_probe_from_url(url: str) -> HttpProbe:

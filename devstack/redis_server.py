@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 from .errors import DevstackError
 from .ports import port_owner
 from .probes import RedisProbe
-from .supervisor import ServiceSpec
+from .supervisor.spec import ServiceSpec
 
 DOCKER_LABEL = "devstack.project"
 PASSWORD_FILE = "redis.password"  # in the state dir, 0600

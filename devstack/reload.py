@@ -15,17 +15,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from watchfiles import Change, awatch
 
 from .config import ConfigError, load_config
 from .envfile import parse_env_file
-from .events import Notice
+from .events import State
 from .watch_ignore import DEFAULT_IGNORE
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 # Editor droppings that end in .py: emacs lock files `.#x.py`, vim's `4913` probe, JetBrains' `___jb_`.
 TEMP_FILE = re.compile(r"^\.#|___jb_|^4913$|\.sw.$|~$")
@@ -253,13 +250,34 @@ class ReloadRecord:
     done: bool = False
 
 
-class Reloader:
-    """Watches files and restarts services through `Engine.reload_service`."""
+class ReloadTarget(Protocol):
+    """What the reloader drives (the engine): it decides when, the target does the restarts and owns the config."""
 
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-        self.config = engine.config
-        self.planner = ReloadPlanner.from_config(engine.config)
+    @property
+    def config(self): ...
+
+    def service_names(self) -> list[str]:
+        """Every service, in start order."""
+
+    def service_state(self, name: str) -> State | None: ...
+
+    async def reload_service(self, name: str, timeout: float) -> float | None:
+        """Restart `name` for a code change; seconds until ready again, None if it did not come back."""
+
+    def apply_config(self, config, env_file_vars: dict[str, str]) -> list[str]:
+        """Switch to a re-read configuration; the services whose settings changed. Raises (keeping the
+        previous one) when the running stack cannot apply it."""
+
+    def notice(self, text: str, level: str = "info", service: str | None = None) -> None: ...
+
+
+class Reloader:
+    """Watches files and restarts services through `ReloadTarget.reload_service`."""
+
+    def __init__(self, target: ReloadTarget):
+        self.target = target
+        self.config = target.config
+        self.planner = ReloadPlanner.from_config(target.config)
         self.history: list[ReloadRecord] = []
         self.paused: set[str] = set()
         self.armed = asyncio.Event()  # set once the watchers run (a change after this is seen)
@@ -403,7 +421,7 @@ class Reloader:
         if not ready:
             return
         files = set().union(*ready.values())
-        order = [n for n in self.engine.services if n in ready]
+        order = [n for n in self.target.service_names() if n in ready]
         self._notice(f"reload: {describe_files(files, self.planner.root)} changed -> restarting {', '.join(order)}")
         for name in order:
             record = ReloadRecord(name, sorted(map(str, ready[name])), time.monotonic())
@@ -412,7 +430,7 @@ class Reloader:
 
     def _allowed(self, name: str) -> bool:
         """Storm guard: more than storm_limit automatic restarts within a minute pauses the service."""
-        if name in self.paused or name not in self.engine.services:
+        if name in self.paused or name not in self.target.service_names():
             return False
         now = time.monotonic()
         times = self._auto.setdefault(name, deque())
@@ -431,11 +449,12 @@ class Reloader:
     async def _restart(self, record: ReloadRecord) -> None:
         name = record.service
         try:
-            record.ready_in = await self.engine.reload_service(name, READY_TIMEOUT)
+            record.ready_in = await self.target.reload_service(name, READY_TIMEOUT)
+            state = self.target.service_state(name)
             if record.ready_in is not None:
                 self._notice(f"{name} ready again in {record.ready_in:.2f} s", service=name)
-            elif name in self.engine.services:
-                self._notice(f"reload: {name} did not come back ({self.engine.services[name].state.value}); "
+            elif state is not None:
+                self._notice(f"reload: {name} did not come back ({state.value}); "
                              f"its log shows why. Saving a file retries at once.", "error", name)
         finally:
             record.done = True
@@ -445,20 +464,27 @@ class Reloader:
 
     # ----- env file and devstack.toml ---------------------------------------------------------------
     def _app_services(self) -> list[str]:
-        return [n for n in self.engine.services if n != "redis"]
+        return [n for n in self.target.service_names() if n != "redis"]
 
     def _reload_env(self) -> list[str]:
-        env_file = self.engine.config.project.env_file
+        """Re-read the env file; every app service restarts with it."""
+        config = self.target.config
+        env_file = config.project.env_file
         try:
-            self.engine.env_file_vars = parse_env_file(Path(env_file)) if env_file else {}
+            env_vars = parse_env_file(Path(env_file)) if env_file else {}
         except ConfigError as exc:
             self._notice(f"reload: {exc} The services keep their current environment.", "error")
+            return []
+        try:
+            self.target.apply_config(config, env_vars)
+        except Exception as exc:  # a value the running stack cannot apply: the target kept the old one
+            self._notice(f"reload: cannot apply the new environment ({exc}); keeping the previous one.", "error")
             return []
         return self._app_services()
 
     def _reload_config(self) -> list[str]:
         """Re-read devstack.toml; return the services whose settings (argv, env, cwd) changed."""
-        engine, previous = self.engine, self.engine.config
+        previous = self.target.config
         try:
             new = load_config(previous.path, Path.cwd())
             env_file = new.project.env_file
@@ -466,13 +492,9 @@ class Reloader:
         except ConfigError as exc:
             self._notice(f"reload: {exc} The stack keeps running with the previous settings.", "error")
             return []
-        names = [n for n in self._app_services() if n in new.services()]
-        before = {n: _fingerprint(engine.spec_for(n)) for n in names}
-        old_env, engine.config, engine.env_file_vars = engine.env_file_vars, new, env_vars
         try:
-            changed = [n for n in names if _fingerprint(engine.spec_for(n)) != before[n]]
-        except Exception as exc:  # a setting the running stack cannot apply: keep the old one
-            engine.config, engine.env_file_vars = previous, old_env
+            changed = self.target.apply_config(new, env_vars)
+        except Exception as exc:  # a setting the running stack cannot apply: the target kept the old one
             self._notice(f"reload: cannot apply the new configuration ({exc}); keeping the previous one.", "error")
             return []
         self._report_unapplied(previous, new)
@@ -484,7 +506,7 @@ class Reloader:
         return changed
 
     def _report_unapplied(self, old, new) -> None:
-        added = [n for n in new.services() if n not in self.engine.services]
+        added = [n for n in new.services() if n not in self.target.service_names()]
         removed = [n for n in self._app_services() if n not in new.services()]
         if added or removed:
             self._notice(f"reload: services {'added' if added else 'removed'} in the configuration "
@@ -500,26 +522,4 @@ class Reloader:
         task.add_done_callback(self._tasks.discard)
 
     def _notice(self, text: str, level: str = "info", service: str | None = None) -> None:
-        self.engine.bus.emit(Notice(text, level, service))
-
-
-def _fingerprint(spec) -> tuple:
-    return tuple(spec.argv), tuple(sorted(spec.env.items())), str(spec.cwd), spec.stop_timeout
-
-
-def stale_unacked(broker_url: str, live_since: float | None, requeue: bool = False) -> int:
-    """Count (or requeue) the messages in `unacked` delivered before `live_since` (the live worker's start).
-
-    After a killed worker generation those belong to no one: the live generation only holds messages
-    delivered after it started. None means no worker runs, so every entry is stale.
-    """
-    from .broker import QueueInspector, fast_fail_client
-    from .errors import DevstackError
-
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
-        raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
-    client = fast_fail_client(broker_url, timeout=5)
-    try:
-        return QueueInspector(client).requeue_stale(live_since, requeue)
-    finally:
-        client.close()
+        self.target.notice(text, level, service)

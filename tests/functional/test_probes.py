@@ -65,7 +65,7 @@ def test_redis_probe_not_redis_is_not_ready():
 
 
 def test_raw_command_reads_bulk_replies(redis_server):
-    from devstack.probes import raw_command
+    from devstack.resp import raw_command
 
     kwargs = dict(host=redis_server.host, port=redis_server.port, password=redis_server.password)
     info = asyncio.run(raw_command(kwargs, "INFO", "server"))

@@ -126,3 +126,29 @@ async def test_missing_command_is_reported_not_raised(harness, tmp_path):
     await harness.until(lambda: svc.state == State.CRASHED)
     assert svc.exit_code == 127
     assert any("cannot run 'definitely-not-a-command-xyz'" in line for line in harness.lines("ghost"))
+
+
+async def test_fail_to_start_shows_crashed_with_the_reason(harness):
+    svc = harness.service("pass", name="never")
+    svc.fail_to_start("never: command 'x' was not found on PATH")
+    assert svc.state == State.CRASHED
+    crashed = [e for e in harness.events if isinstance(e, StateChanged) and e.state == State.CRASHED]
+    assert [e.detail for e in crashed] == ["never: command 'x' was not found on PATH"]
+    assert any(isinstance(e, Notice) and e.level == "error" and e.service == "never" for e in harness.events)
+
+
+async def test_a_new_generation_continues_the_old_ones_count(harness):
+    old, fresh = harness.service("pass", name="old"), harness.service("pass", name="new")
+    old.count_restart()
+    fresh.continue_from(old)
+    assert fresh.restarts == 2 and old.spare is None and fresh.spare is None
+
+
+async def test_service_and_attached_redis_are_supervised(harness):
+    from devstack.attached import AttachedRedis
+    from devstack.redis_server import RedisEndpoint
+    from devstack.supervised import Supervised
+
+    attached = AttachedRedis(RedisEndpoint("external", "127.0.0.1", 6379, None), harness.bus)
+    assert isinstance(harness.service("pass"), Supervised)
+    assert isinstance(attached, Supervised)

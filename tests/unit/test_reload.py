@@ -98,3 +98,88 @@ def test_config_and_env_files_are_special(tmp_path):
 def test_describe_files(tmp_path):
     files = [tmp_path / f"m{i}.py" for i in range(5)]
     assert describe_files(files, tmp_path) == "m0.py, m1.py, m2.py and 2 more"
+
+
+def stack_config(root: Path, **worker):
+    data = {"project": {"env_file": ""}, "api": {"app": "app:app"}, "worker": {"app": "app:celery", **worker}}
+    return parse_config(data, root=root, path=root / "devstack.toml", source="devstack.toml", cwd=root)
+
+
+def test_engine_applies_a_config_and_names_the_services_it_changes(tmp_path):
+    from devstack.engine import Engine
+    from devstack.redis_server import RedisEndpoint
+
+    engine = Engine(stack_config(tmp_path), environ={"PATH": "/usr/bin:/bin"})
+    engine.endpoint = RedisEndpoint("binary", "127.0.0.1", 6379, "pw")
+    engine.services = {"redis": None, "api": None, "worker": None}  # only the names count here
+    new = stack_config(tmp_path, concurrency=3)
+    assert engine.apply_config(new, {"X": "1"}) == ["api", "worker"]  # X reaches every app's env
+    assert engine.config is new and engine.env_file_vars == {"X": "1"}
+    assert engine.apply_config(stack_config(tmp_path, concurrency=3), {"X": "1"}) == []
+
+
+def test_engine_keeps_its_config_when_the_new_one_cannot_be_applied(tmp_path, monkeypatch):
+    import pytest
+
+    from devstack.engine import Engine
+    from devstack.redis_server import RedisEndpoint
+
+    old = stack_config(tmp_path)
+    engine = Engine(old, environ={"PATH": "/usr/bin:/bin"})
+    engine.endpoint = RedisEndpoint("binary", "127.0.0.1", 6379, "pw")
+    engine.services = {"redis": None, "worker": None}
+    new = stack_config(tmp_path, concurrency=3)
+    real = engine.spec_for
+
+    def spec_for(name):
+        if engine.config is new:
+            raise ValueError("cannot apply")
+        return real(name)
+
+    monkeypatch.setattr(engine, "spec_for", spec_for)
+    with pytest.raises(ValueError):
+        engine.apply_config(new, {"X": "1"})
+    assert engine.config is old and engine.env_file_vars == {}
+
+
+class FakeTarget:
+    """A ReloadTarget with no engine behind it: the reloader needs nothing more."""
+
+    def __init__(self, config):
+        self.config = config
+        self.notices: list[tuple[str, str]] = []
+
+    def service_names(self):
+        return ["redis", "api", "worker"]
+
+    def service_state(self, name):
+        return None
+
+    async def reload_service(self, name, timeout):
+        return 0.1
+
+    def apply_config(self, config, env_file_vars):
+        raise ValueError("a setting the stack cannot apply")
+
+    def notice(self, text, level="info", service=None):
+        self.notices.append((text, level))
+
+
+def test_reloader_reports_a_config_the_target_rejects(tmp_path):
+    from devstack.reload import Reloader
+
+    (tmp_path / "devstack.toml").write_text('[api]\napp = "app:app"\n[worker]\napp = "app:celery"\n')
+    target = FakeTarget(stack_config(tmp_path))
+    reloader = Reloader(target)
+    assert reloader._reload_config() == []
+    assert reloader._reload_env() == []
+    assert [level for _, level in target.notices] == ["error", "error"]
+    assert "cannot apply the new configuration" in target.notices[0][0]
+
+
+def test_the_engine_is_a_reload_target():
+    from devstack.engine import Engine
+    from devstack.reload import ReloadTarget
+
+    wanted = [n for n in vars(ReloadTarget) if not n.startswith("_") and n != "config"]
+    assert wanted and all(callable(getattr(Engine, n, None)) for n in wanted), wanted

@@ -1,169 +1,23 @@
-"""Process supervision: one `Service` per supervised command, each run under a guard (see guard.py).
-
-A Service owns its lifecycle (starting -> ready -> stopping -> stopped, crashed/backoff on its own
-exit), reads its output into capped, password-masked lines, writes them to its rotating log file and
-emits them as events. Processes are spawned only from the event-loop thread: PR_SET_PDEATHSIG fires
-when the *thread* that forked exits, so a helper thread must never spawn.
-"""
+"""Service: the lifecycle of one supervised command (starting -> ready -> stopping -> stopped, crashed or
+backoff on its own exit, auto-restart, warm spares, drain of an old worker generation)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .events import EventBus, LogLine, Notice, State, StateChanged
-from .probes import Probe
+from ..events import EventBus, LogLine, Notice, State, StateChanged
+from .guard_client import launch_guard, read_reported_pid
+from .output import LogFile, clean_lines, read_output
+from .spares import Spare, launch_spare
+from .spec import ServiceSpec
 
-GUARD = str(Path(__file__).with_name("guard.py"))
-MAX_LINE = 16 * 1024  # longer lines are cut (and marked): a child that never prints "\n" can't eat memory
-PARTIAL_FLUSH = 0.15  # a prompt without newline ("(Pdb) ", "Password:") shows after this long
-READ_CHUNK = 8192  # per read: bounds the work one flooding child does per event-loop turn (TUI keys stay < 100 ms)
 BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
 SPARE_DELAY = 0.5  # seconds after ready before a warm spare for the next restart is prepared
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean_line(raw: bytes, secrets: tuple[str, ...] = ()) -> str:
-    """Bytes from a child -> one safe line of text: decoded, ANSI stripped, control chars shown, secrets masked."""
-    text = raw.decode("utf-8", errors="replace").rstrip("\r")
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    text = _CONTROL.sub("\ufffd", text)
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-class LogFile:
-    """Append-only log of one service, rotated at `max_bytes` keeping `keep` old files."""
-
-    def __init__(self, path: Path, max_bytes: int = 10 * 1024 * 1024, keep: int = 3):
-        self.path, self.max_bytes, self.keep = path, max_bytes, keep
-        self._file = None
-        self._size = 0
-        self.failed: str | None = None
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8", errors="replace")
-        self._size = self._file.tell()
-
-    def _rotate(self) -> None:
-        self._file.close()
-        for i in range(self.keep, 0, -1):
-            src = self.path.with_name(f"{self.path.name}.{i - 1}" if i > 1 else self.path.name)
-            if src.exists():
-                os.replace(src, self.path.with_name(f"{self.path.name}.{i}"))
-        self._open()
-
-    def write(self, lines: list[str]) -> str | None:
-        """Write lines; return an error message the first time writing fails (disk full, permissions)."""
-        if self.failed:
-            return None
-        try:
-            if self._file is None:
-                self._open()
-            data = "".join(line + "\n" for line in lines)
-            self._file.write(data)
-            self._file.flush()
-            self._size += len(data)
-            if self._size >= self.max_bytes:
-                self._rotate()
-        except OSError as exc:
-            self.failed = f"cannot write {self.path}: {exc.strerror}. Lines still reach the screen; free space or fix permissions, then restart the service."
-            return self.failed
-        return None
-
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
-            self._file = None
-
-
-@dataclass
-class ServiceSpec:
-    """Everything needed to run one service; built by the engine from the configuration."""
-
-    name: str
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
-    probe: Probe = field(default_factory=Probe)
-    depends_on: list[str] = field(default_factory=list)
-    stop_timeout: float = 5.0
-    term_main_only: bool = False  # Celery worker: SIGTERM to the main process only = warm shutdown
-    stdin_pipe: bool = False  # keep a pipe to stdin (pdb in a solo worker)
-    autorestart: bool = True
-    stop_hook: Callable[[], "asyncio.Future"] | None = None  # e.g. `docker rm -f` after the client exits
-    preload: tuple[str, ...] = ()  # modules a warm spare imports ahead of the next (re)start; () = no spare
-
-
-_NO_SPARE_POOLS = {"gevent", "eventlet"}  # they must monkey-patch before anything is imported
-
-
-def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
-    """(interpreter, script) when the service is a Python console script a warm spare can run in-process.
-
-    Only for an absolute `#!/path/to/python` shebang: the spare then runs under exactly the interpreter
-    (and virtualenv) the script would have used. Anything else just starts cold.
-    """
-    import shutil
-
-    if not spec.preload or not spec.argv:
-        return None
-    argv = spec.argv
-    pools = {a.split("=", 1)[1] for a in argv if a.startswith("--pool=")}
-    pools |= {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-P", "--pool")}
-    if pools & _NO_SPARE_POOLS:
-        return None
-    script = shutil.which(argv[0], path=spec.env.get("PATH"))
-    if not script:
-        return None
-    try:
-        with open(script, "rb") as f:
-            first = f.readline(256)
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    parts = first[2:].decode(errors="replace").split()
-    if len(parts) != 1 or not os.path.isabs(parts[0]) or "python" not in os.path.basename(parts[0]):
-        return None
-    return parts[0], os.path.abspath(script)
-
-
-@dataclass
-class Spare:
-    """A guard whose child already imported the service's libraries and waits for "go"."""
-
-    process: asyncio.subprocess.Process
-    go_w: int
-    report_r: int
-    spec: ServiceSpec  # what it was prepared for: its guard's command line shows exactly this argv
-    script: str
-
-    def usable_for(self, spec: ServiceSpec) -> bool:
-        mine = self.spec
-        return (self.process.returncode is None and spec.argv == mine.argv and spec.env == mine.env
-                and str(spec.cwd) == str(mine.cwd) and spec.stdin_pipe == mine.stdin_pipe)
-
-    def discard(self) -> None:
-        for fd in (self.go_w, self.report_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        # EOF on "go": the spare exits by itself; reap its guard so no zombie is left.
-        asyncio.get_running_loop().create_task(self.process.wait())
 
 
 class Service:
@@ -211,6 +65,11 @@ class Service:
         else:
             self._wake.set()
 
+    def start_reload(self) -> None:
+        """Start for a code change: a failure before ready stays crashed instead of retrying (see `reloading`)."""
+        self.reloading = True
+        self.start()
+
     async def stop(self) -> None:
         """Stop and wait until the process tree is gone."""
         self._want_running = False
@@ -230,10 +89,32 @@ class Service:
         self._want_running = False
         self.discard_spare()
 
+    def close(self) -> None:
+        """Release what outlives the process (its log file); the stack is shutting down."""
+        self.log.close()
+
     async def restart(self) -> None:
-        self.restarts += 1
+        self.count_restart()
         await self.stop()
         self.start()
+
+    def count_restart(self) -> None:
+        self.restarts += 1
+
+    def respec(self, spec: ServiceSpec) -> None:
+        """Run `spec` from the next start on (the configuration, the pool or the generation changed)."""
+        self.spec = spec
+
+    def fail_to_start(self, reason: str) -> None:
+        """Never started (e.g. its command is missing): show it crashed with `reason`."""
+        self.state = State.CRASHED
+        self.bus.emit(StateChanged(self.name, State.CRASHED, detail=reason))
+        self.notice(reason, "error")
+
+    def continue_from(self, old: "Service") -> None:
+        """Become the next generation of `old`: take its warm spare, count this as one more restart."""
+        self.spare, old.spare = old.spare, None
+        self.restarts = old.restarts + 1
 
     async def wait_ready(self) -> None:
         await self.ready_event.wait()
@@ -279,43 +160,13 @@ class Service:
     def notice(self, text: str, level: str = "info") -> None:
         self.bus.emit(Notice(text, level, self.name))
 
-    async def _launch_guard(self, spec: ServiceSpec, interpreter: list[str], extra: list[str],
-                            extra_fds: tuple[int, ...] = ()):
-        """Start a guard for `spec`; returns (process, fd the guard reports the service's pid on)."""
-        report_r, report_w = os.pipe()
-        argv = [*interpreter, GUARD, "--lifeline", str(self.lifeline_fd), "--report", str(report_w),
-                "--parent", str(os.getpid()), "--grace", "2", *extra, "--", *spec.argv]
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, cwd=spec.cwd, env=spec.env,
-                stdin=asyncio.subprocess.PIPE if spec.stdin_pipe else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                pass_fds=(self.lifeline_fd, report_w, *extra_fds), limit=MAX_LINE * 2,
-            )
-        except BaseException:
-            os.close(report_r)
-            raise
-        finally:
-            os.close(report_w)
-        return process, report_r
-
     async def prepare_spare(self) -> None:
         """Start a warm spare for the next (re)start of this service, if it can have one."""
-        spec = self.spare_spec() if self.spare_spec else self.spec
-        found = spare_interpreter(spec)
-        if found is None or self.spare is not None or not self._want_running:
+        if self.spare is not None or not self._want_running:
             return
-        interpreter, script = found
-        go_r, go_w = os.pipe()
-        try:
-            process, report_r = await self._launch_guard(
-                spec, [interpreter], ["--spare", str(go_r), "--preload", ",".join(spec.preload)], (go_r,))
-        except OSError:
-            os.close(go_w)
+        spare = await launch_spare(self.spare_spec() if self.spare_spec else self.spec, self.lifeline_fd)
+        if spare is None:
             return
-        finally:
-            os.close(go_r)
-        spare = Spare(process, go_w, report_r, spec, script)
         if self._want_running and self.spare is None:
             self.spare = spare
         else:
@@ -328,25 +179,16 @@ class Service:
 
     async def _spawn(self) -> None:
         spare, self.spare = self.spare, None
-        if spare is not None and spare.usable_for(self.spec):
-            go = {"argv": self.spec.argv, "env": self.spec.env, "cwd": str(self.spec.cwd), "script": spare.script}
-            try:
-                os.write(spare.go_w, json.dumps(go).encode())  # far below the pipe buffer: never blocks
-                os.close(spare.go_w)
-                self.guard, report_r = spare.process, spare.report_r
-                self.warm = True
-            except OSError:  # the spare died meanwhile: start cold
-                spare.discard()
-                spare = None
-        else:
-            if spare is not None:
-                spare.discard()
+        if spare is not None and not spare.usable_for(self.spec):
+            spare.discard()
             spare = None
-        if spare is None:
+        if spare is not None and spare.go(self.spec):
+            self.guard, report_r = spare.process, spare.report_r
+            self.warm = True
+        else:
             self.warm = False
-            self.guard, report_r = await self._launch_guard(self.spec, [sys.executable, "-I", "-S"], [])
-        data = await _read_until_eof(report_r)
-        self.pid = int(data) if data.strip().isdigit() else None
+            self.guard, report_r = await launch_guard(self.spec, [sys.executable, "-I", "-S"], [], self.lifeline_fd)
+        self.pid = await read_reported_pid(report_r)
         self._spawned.set()
         self.started_at = time.time()
         if self.on_pid:
@@ -369,7 +211,7 @@ class Service:
                 self._set_state(State.CRASHED, f"cannot start: {exc.strerror}")
                 return
             self._set_state(State.STARTING)
-            reader = asyncio.get_running_loop().create_task(self._read_output())
+            reader = asyncio.get_running_loop().create_task(read_output(self.guard.stdout, self._emit))
             ready = asyncio.get_running_loop().create_task(self._await_ready())
             code = await self.guard.wait()
             await reader
@@ -399,14 +241,14 @@ class Service:
             except asyncio.TimeoutError:
                 pass
             if self._want_running:
-                self.restarts += 1
+                self.count_restart()
         self.pid = None
         self.backoff_until = None
         self._set_state(State.STOPPED)
 
     async def _await_ready(self) -> None:
         try:
-            await self.spec.probe.wait(self)
+            await self.spec.probe.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -457,14 +299,11 @@ class Service:
         else:
             killed = True
             if pid:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill_group(pid)
             await self.guard.wait()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        self.log.close()
+        self.close()
         return killed
 
     async def _terminate(self) -> None:
@@ -489,43 +328,11 @@ class Service:
         except asyncio.TimeoutError:
             self.notice(f"{self.name} did not stop within {self.spec.stop_timeout:g} s; killing it", "warning")
             if pid:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill_group(pid)
             await self.guard.wait()  # the guard sweeps what is left of the group, then exits
 
-    async def _read_output(self) -> None:
-        stream = self.guard.stdout
-        partial = b""
-        while True:
-            try:
-                if partial:
-                    chunk = await asyncio.wait_for(stream.read(READ_CHUNK), PARTIAL_FLUSH)
-                else:
-                    chunk = await stream.read(READ_CHUNK)
-            except asyncio.TimeoutError:
-                self._emit([partial])  # a prompt without a newline: show it now
-                partial = b""
-                continue
-            if not chunk:
-                if partial:
-                    self._emit([partial])
-                return
-            parts = (partial + chunk).split(b"\n")
-            partial = parts.pop()
-            if len(partial) > MAX_LINE:
-                parts.append(partial)
-                partial = b""
-            if parts:
-                self._emit(parts)
-
     def _emit(self, raw_lines: list[bytes]) -> None:
-        lines = []
-        for raw in raw_lines:
-            if len(raw) > MAX_LINE:
-                raw = raw[:MAX_LINE] + f" … [line cut: {len(raw)} bytes]".encode()
-            lines.append(clean_line(raw, self.secrets))
+        lines = clean_lines(raw_lines, self.secrets)
         error = self.log.write(lines)
         if error:
             self.notice(error, "error")
@@ -544,33 +351,11 @@ def _signal_pid(pid: int, sig: int) -> None:
         pass
 
 
-async def _read_until_eof(fd: int) -> str:
-    """Read a pipe to EOF on the event loop itself. Not in an executor thread: when the shared pool is
-    busy (readiness pings, Redis polls) a spawn would wait for a free thread, with its pid unknown."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    chunks: list[bytes] = []
-    os.set_blocking(fd, False)
-
-    def on_readable() -> None:
-        try:
-            data = os.read(fd, 64)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            chunks.append(data)
-        elif not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, on_readable)
+def _kill_group(pgid: int) -> None:
     try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-    return b"".join(chunks).decode()
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _describe_exit(code: int | None) -> str:
