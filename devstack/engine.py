@@ -411,9 +411,7 @@ class Engine:
     def internal_broker_url(self, app_url: str | None = None) -> str:
         """The broker URL devstack itself uses to ping workers and read queues: the worker's own
         CELERY_BROKER_URL, except a sentinel:// one (or none), which becomes the master found."""
-        if not app_url or app_url.startswith("sentinel://"):
-            return self.endpoint.direct_url(1)
-        return app_url
+        return self.endpoint.internal_broker_url(app_url)
 
     def notice(self, text: str, level: str = "info", service: str | None = None) -> None:
         self.bus.emit(Notice(text, level, service))
