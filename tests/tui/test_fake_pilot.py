@@ -76,7 +76,7 @@ async def test_pdb_line_appears_only_in_solo_mode():
     async with app.run_test(size=SIZE) as pilot:
         debug = app.query_one(DebugInput)
         source.emit(LogLine("worker", "[... WARNING/MainProcess] (Pdb) "))
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # time for an input line that must not come
         assert not debug.has_class("-active")  # prefork: pdb cannot read stdin, no input line
         await pilot.press("s")
         await wait_until_async(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
@@ -188,7 +188,7 @@ async def test_hidden_panes_buffer_and_catch_up_when_selected():
         await select_row(pilot, "processes", "api")
         for i in range(500):
             source.emit(LogLine("worker", f"hidden {i}"))
-        await pilot.pause(0.3)
+        await wait_until_async(lambda: app.logs.lines("worker")[-1:] == ["hidden 499"], 2, "the last hidden line")
         assert app.logs.lines("worker")[-1] == "hidden 499"  # buffered while the api pane is shown
         await select_row(pilot, "processes", "worker")
         pane = app.logs.pane("worker")
