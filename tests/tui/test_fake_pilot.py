@@ -19,7 +19,7 @@ from tests.waiting import wait_until_async
 from .fake_source import FakeSource
 from .helpers import SIZE, select_row
 
-pytestmark = pytest.mark.functional
+pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
 
 
 async def test_search_follow_and_clear():

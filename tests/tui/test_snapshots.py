@@ -14,7 +14,7 @@ from tests.waiting import wait_until_async
 
 from .fake_source import FakeSource
 
-pytestmark = pytest.mark.functional
+pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
 SIZE = (140, 45)
 
 
