@@ -16,7 +16,6 @@ Writes the figures into docs/benchmarks.md under "## Reload" (that section only)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import queue
@@ -30,20 +29,17 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/reload_bench.py`
+from bench.common import BIN, PASSWORD, free_port, poll_until, redis_answers, update_doc  # noqa: E402
 from devstack.broker import worker_ping  # noqa: E402
 from tests.conftest import redis_server_binary  # noqa: E402
 from tests.functional.test_reload import write_app, write_tasks, write_views  # noqa: E402
-from tests.stack import free_port  # noqa: E402
+from tests.stack import http_get  # noqa: E402
 
-BIN = Path(sys.executable).parent
 READY = re.compile(r"(\S+@\S+) ready\.")
 TIMEOUT = 60.0
-PASSWORD = "bench-" + os.urandom(6).hex()
 COMMAND = "/work/venv/bin/python bench/reload_bench.py --reloads {reloads}"
 
 
@@ -91,23 +87,17 @@ def worker_back(launched: Launched, broker: str, started: float) -> float:
     """Seconds from `started` until a new `ready.` line came and that node answers a ping."""
     deadline = started + TIMEOUT
     node = launched.wait_line(READY, deadline).group(1)
-    while time.monotonic() < deadline:
-        if worker_ping(broker, [node], timeout=0.3).get(node):
-            return time.monotonic() - started
-    raise TimeoutError(f"{node} never answered a ping")
+    if not poll_until(lambda: worker_ping(broker, [node], timeout=0.3).get(node), deadline - time.monotonic(),
+                      interval=0):
+        raise TimeoutError(f"{node} never answered a ping")
+    return time.monotonic() - started
 
 
 def api_answers(port: int, version: str, started: float) -> float:
-    deadline = started + TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as resp:
-                if json.loads(resp.read()).get("version") == version:
-                    return time.monotonic() - started
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.01)
-    raise TimeoutError(f"the API never answered version {version}")
+    if not poll_until(lambda: (http_get(f"http://127.0.0.1:{port}/version", timeout=1) or {}).get("version") == version,
+                      started + TIMEOUT - time.monotonic(), interval=0.01):
+        raise TimeoutError(f"the API never answered version {version}")
+    return time.monotonic() - started
 
 
 def measure(reloads: int, write, wait) -> list[float]:
@@ -199,15 +189,7 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--requirepass",
                              PASSWORD, "--save", "", "--appendonly", "no", "--dir", str(folder)],
                             stdout=subprocess.DEVNULL)
-    import redis
-
-    client = redis.Redis(port=port, password=PASSWORD)
-    for _ in range(500):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.01)
+    poll_until(lambda: redis_answers(port), 5, interval=0.01)
     return proc, port
 
 
@@ -243,18 +225,6 @@ def report(results: dict[str, list[float]], reloads: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Reload\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: text + "\n", current)
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reloads", type=int, default=5)
@@ -283,7 +253,7 @@ def main() -> None:
     print()
     print(text)
     if not args.no_write:
-        write_section(text)
+        update_doc(text)
 
 
 if __name__ == "__main__":

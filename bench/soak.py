@@ -25,9 +25,9 @@ from pathlib import Path
 import psutil
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.startup_bench import DEVSTACK, PASSWORD, devstack_config, free_port, update_doc  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/soak.py`
+from bench.common import (  # noqa: E402
+    DEVSTACK, PASSWORD, demo_config, free_port, poll_until, spawn, stop_tree, update_doc)
 
 SLEEP_EVERY = 5  # every 5th task sleeps 0.5 s, so restarts catch tasks mid-run
 DRAIN_TIMEOUT = 180.0
@@ -39,21 +39,18 @@ def post(url: str) -> dict:
 
 
 def wait_ready(out: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "all services ready" in out.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit(f"devstack did not get ready:\n{out.read_text(errors='replace')[-3000:]}")
+    def ready_or_gone() -> bool:
+        return "all services ready" in out.read_text(errors="replace") or proc.poll() is not None
+
+    if not poll_until(ready_or_gone, timeout, interval=0.1) or proc.poll() is not None:
+        raise SystemExit(f"devstack did not get ready:\n{out.read_text(errors='replace')[-3000:]}")
 
 
 class Soak:
     def __init__(self, folder: Path, minutes: float, rate: float, restart_every: float):
         self.folder, self.minutes, self.rate, self.restart_every = folder, minutes, rate, restart_every
         self.redis_port, self.api_port = free_port(), free_port()
-        self.config = devstack_config(folder, self.redis_port, self.api_port)
+        self.config = demo_config(folder, self.redis_port, self.api_port)
         self.expected: dict[str, object] = {}  # task id -> expected result
         self.enqueue_errors = 0
         self.restarts_ok = self.restarts_failed = 0
@@ -66,10 +63,7 @@ class Soak:
 
     def run(self) -> dict:
         out = self.folder / "devstack.out"
-        with open(out, "wb") as f:
-            self.proc = subprocess.Popen([DEVSTACK, "up", "--no-tui", "--config", str(self.config)],
-                                         cwd=self.folder, stdin=subprocess.DEVNULL, stdout=f,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = spawn([DEVSTACK, "up", "--no-tui", "--config", str(self.config)], self.folder, out)
         try:
             wait_ready(out, self.proc)
             me = psutil.Process(self.proc.pid)
@@ -98,9 +92,7 @@ class Soak:
             lost, wrong, drain = self._drain()
             self.rss.append((time.monotonic() - started, me.memory_info().rss))
         finally:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(120)
+            stop_tree(self.proc, signal.SIGTERM, timeout=120)
         return self._summary(lost, wrong, drain)
 
     def _enqueue(self, i: int) -> None:
@@ -129,7 +121,8 @@ class Soak:
         pending = dict(self.expected)
         wrong: list[str] = []
         t0 = time.monotonic()
-        while pending and time.monotonic() - t0 < DRAIN_TIMEOUT:
+
+        def all_done() -> bool:
             ids = list(pending)
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
@@ -144,8 +137,9 @@ class Soak:
                     elif meta.get("status") == "FAILURE":
                         wrong.append(task_id)
                         del pending[task_id]
-            if pending:
-                time.sleep(0.5)
+            return not pending
+
+        poll_until(all_done, DRAIN_TIMEOUT, interval=0.5)
         return list(pending), wrong, time.monotonic() - t0
 
     def _summary(self, lost: list[str], wrong: list[str], drain: float) -> dict:

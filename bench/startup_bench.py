@@ -28,7 +28,6 @@ import platform
 import re
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,53 +37,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import psutil
 from celery import Celery
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/startup_bench.py`
+from bench.common import (  # noqa: E402
+    DEVSTACK, HONCHO, LOAD_BEFORE, PASSWORD, demo_config, free_port, poll_until, redis_answers, spawn, stop_tree,
+    update_doc)
 from devstack.redis_server import RedisEndpoint, write_conf  # noqa: E402
 
-BIN = Path(sys.executable).parent
-DEVSTACK = str(BIN / "devstack")
-HONCHO = str(BIN / "honcho")
-PASSWORD = "bench-" + os.urandom(8).hex()
 WORKER_READY = re.compile(r"(\S+@\S+) ready\.")
 BEAT_READY = "beat: Starting..."
 TIMEOUT = 60.0
-LOAD_BEFORE = os.getloadavg()[0]
 COMMAND = "/work/venv/bin/python bench/startup_bench.py --runs {runs}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def devstack_config(folder: Path, redis_port: int, api_port: int) -> Path:
-    path = folder / "devstack.toml"
-    path.write_text(f"""
-[project]
-name = "bench"
-
-[redis]
-port = {redis_port}
-password = "{PASSWORD}"
-
-[api]
-app = "devstack.demo.app:app"
-port = {api_port}
-
-[worker]
-app = "devstack.demo.app:celery"
-queues = ["celery", "dataset", "generation", "mail"]
-concurrency = 2
-
-[beat]
-app = "devstack.demo.app:celery"
-""")
-    return path
 
 
 class Readiness:
@@ -106,22 +70,6 @@ class Readiness:
         self._pos += len(data)
         self._text += data.decode("utf-8", errors="replace")
         return self._text
-
-    def _redis(self) -> bool:
-        """AUTH + PING on a raw socket: redis-py's default retries would turn a refused connection into
-        seconds of backoff and stall this poller."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as conn:
-                conn.sendall(f"AUTH {PASSWORD}\r\nPING\r\n".encode())
-                reply = b""
-                while reply.count(b"\r\n") < 2:
-                    chunk = conn.recv(256)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return reply.split(b"\r\n")[1] == b"+PONG"
-        except OSError:
-            return False
 
     def _api(self) -> bool:
         try:
@@ -145,11 +93,12 @@ class Readiness:
         return any(self._node in reply for reply in replies)
 
     def wait(self, started: float, proc: subprocess.Popen, only: tuple[str, ...] = ()) -> float:
-        checks = {"redis": lambda t: self._redis(), "api": lambda t: self._api(),
+        checks = {"redis": lambda t: redis_answers(self.redis_port), "api": lambda t: self._api(),
                   "worker": self._worker, "beat": lambda t: BEAT_READY in t}
         if only:
             checks = {name: check for name, check in checks.items() if name in only}
-        while time.monotonic() - started < TIMEOUT:
+
+        def all_ready() -> float | None:
             text = self._read()
             for name, check in checks.items():
                 if name not in self.done and check(text):
@@ -158,42 +107,22 @@ class Readiness:
                 return time.monotonic() - started
             if proc.poll() is not None:
                 raise RuntimeError(f"the launcher exited early:\n{self._text[-3000:]}")
-            time.sleep(0.02)
-        raise RuntimeError(f"not ready after {TIMEOUT:.0f} s (ready: {sorted(self.done)}):\n{self._text[-3000:]}")
+            return None
 
-
-def stop_tree(proc: subprocess.Popen, sig: int = signal.SIGINT) -> None:
-    """Orderly stop of the launcher, then make sure nothing it started survives into the next run."""
-    try:
-        tree = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        tree = []
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    _, alive = psutil.wait_procs(tree, timeout=10)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+        elapsed = poll_until(all_ready, TIMEOUT - (time.monotonic() - started), interval=0.02)
+        if elapsed is None:
+            raise RuntimeError(f"not ready after {TIMEOUT:.0f} s (ready: {sorted(self.done)}):\n{self._text[-3000:]}")
+        return elapsed
 
 
 def run_devstack(folder: Path) -> tuple[float, dict, dict]:
     redis_port, api_port = free_port(), free_port()
-    config = devstack_config(folder, redis_port, api_port)
+    config = demo_config(folder, redis_port, api_port)
     out = folder / "devstack.out"
     env = dict(os.environ)
     env.pop("FLASK_APP", None)
-    with open(out, "wb") as f:
-        started = time.monotonic()
-        proc = subprocess.Popen([DEVSTACK, "up", "--no-tui", "--config", str(config)], cwd=folder, env=env,
-                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    started = time.monotonic()
+    proc = spawn([DEVSTACK, "up", "--no-tui", "--config", str(config)], folder, out, env)
     ready = Readiness(out, redis_port, api_port)
     try:
         elapsed = ready.wait(started, proc)
@@ -232,11 +161,8 @@ def run_honcho(folder: Path, status: dict) -> tuple[float, dict]:
     env = dict(os.environ, **endpoint.wiring(), PYTHONUNBUFFERED="1")
     env.pop("FLASK_APP", None)
     out = folder / "honcho.out"
-    with open(out, "wb") as f:
-        started = time.monotonic()
-        proc = subprocess.Popen([HONCHO, "-f", str(procfile), "-d", str(folder), "start"], cwd=folder, env=env,
-                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    started = time.monotonic()
+    proc = spawn([HONCHO, "-f", str(procfile), "-d", str(folder), "start"], folder, out, env)
     ready = Readiness(out, redis_port, api_port)
     try:
         elapsed = ready.wait(started, proc)
@@ -263,13 +189,10 @@ def run_lone_worker(folder: Path, status: dict) -> float:
     try:
         ready = Readiness(out, redis_port, 0)
         out.touch()
-        while not ready._redis():
-            time.sleep(0.01)
-        with open(out, "wb") as f:
-            started = time.monotonic()
-            worker = subprocess.Popen(status["services"]["worker"]["command"], cwd=folder, env=env,
-                                      stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        if not poll_until(lambda: redis_answers(redis_port), TIMEOUT, interval=0.01):
+            raise RuntimeError(f"the floor's redis-server did not answer within {TIMEOUT:.0f} s")
+        started = time.monotonic()
+        worker = spawn(status["services"]["worker"]["command"], folder, out, env)
         try:
             return ready.wait(started, worker, only=("worker",))
         finally:
@@ -326,21 +249,6 @@ Procfile used (ports and folder vary per run):
 {procfile.strip()}
 ```
 """
-
-
-def update_doc(section: str) -> Path:
-    """Replace the section of docs/benchmarks.md titled like `section`'s first line, or append it."""
-    doc = ROOT / "docs" / "benchmarks.md"
-    doc.parent.mkdir(exist_ok=True)
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    title = section.splitlines()[0]
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.write_text(text.rstrip("\n") + "\n")
-    return doc
 
 
 def main() -> int:

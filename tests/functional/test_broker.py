@@ -30,6 +30,7 @@ from devstack.broker import (
     worker_ping,
 )
 from tests.conftest import free_port
+from tests.waiting import wait_until, wait_until_async
 
 pytestmark = pytest.mark.functional
 
@@ -127,17 +128,6 @@ class Worker:
             except ProcessLookupError:
                 pass
         self.proc.wait(10)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        time.sleep(interval)
 
 
 def by_name(infos):
@@ -247,7 +237,8 @@ def test_reserved_and_requeue_after_sigkill(tapp, redis_server, tmp_path):
     worker = Worker(tmp_path, redis_server, "prefork", "dataset", concurrency=1)
     try:
         worker.wait_ready()
-        wait_for(lambda: (q := by_name(inspector.queues())["dataset"]).reserved == 4 and q.ready == 3)
+        wait_until(lambda: (q := by_name(inspector.queues())["dataset"]).reserved == 4 and q.ready == 3, 10,
+                   "4 reserved and 3 ready messages in 'dataset'")
         time.sleep(0.3)  # nothing more gets fetched while the pool is busy
         q = by_name(inspector.queues())["dataset"]
         assert (q.ready, q.reserved) == (3, 4)
@@ -277,7 +268,7 @@ def test_reserved_and_requeue_after_sigkill(tapp, redis_server, tmp_path):
         assert slow.get(timeout=15) == 0
         assert [a.get(timeout=15) for a in adds] == [2 * i for i in range(6)]
         # acks_late: the ack (HDEL unacked) follows the stored result; a kill in between would leave it.
-        wait_for(lambda: r1.hlen("unacked") == 0)
+        wait_until(lambda: r1.hlen("unacked") == 0, 10, "the last ack")
     finally:
         worker.kill()
     assert inspector.requeue_unacked() == 0
@@ -307,10 +298,7 @@ async def _collect_events(tapp, redis_server, tmp_path, pool: str, concurrency: 
             kinds = {(e.uuid, e.kind) for e in events}
             return (ok.id, "succeeded") in kinds and (bad.id, "failed") in kinds
 
-        deadline = time.monotonic() + 15
-        while not done():
-            assert time.monotonic() < deadline, f"events so far: {events}"
-            await asyncio.sleep(0.05)
+        await wait_until_async(done, 15, lambda: f"a succeeded and a failed task; events so far: {events}")
         while (m := raw.get_message(timeout=0.05)) is not None:
             if m["type"] == "pmessage":
                 channels.add(m["channel"].decode())
@@ -390,10 +378,7 @@ async def test_event_feed_reconnects_and_cancels(redis_server):
     port = free_port()
     feed = TaskEventFeed(f"redis://127.0.0.1:{port}/1", lambda e: None, reconnect_delay=0.05)
     task = asyncio.create_task(feed.run())
-    for _ in range(100):
-        if feed.last_error:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until_async(lambda: feed.last_error, 2, "the feed's first connection error")
     assert feed.last_error == "connection refused"
     assert not task.done()
     task.cancel()

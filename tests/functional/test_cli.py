@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ import psutil
 import pytest
 
 from tests.stack import free_port, write_demo_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.functional
 DEVSTACK = [sys.executable, "-m", "devstack"]
@@ -23,16 +23,6 @@ DEVSTACK = [sys.executable, "-m", "devstack"]
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([*DEVSTACK, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env or os.environ.copy())
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Stack:
@@ -52,8 +42,8 @@ class Stack:
         return self.out_path.read_text()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        wait_for(lambda: "all services ready" in self.output or self.proc.poll() is not None, timeout,
-                 what="all services ready")
+        wait_until(lambda: "all services ready" in self.output or self.proc.poll() is not None, timeout,
+                   "all services ready")
         assert self.proc.poll() is None, self.output
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -111,8 +101,8 @@ def test_up_runs_the_demo_and_control_commands_work(stack, tmp_path):
 
     # a task through the API, result read back
     task = s.api("/tasks/add?x=2&y=3")
-    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20,
-                      what="task result")
+    result = wait_until(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20,
+                        "task result")
     assert result["result"] == 5
 
     status = s.status()
@@ -125,8 +115,8 @@ def test_up_runs_the_demo_and_control_commands_work(stack, tmp_path):
     # restart worker: new pid, ready again
     old_pid = status["services"]["worker"]["pid"]
     assert s.cli("restart", "worker").returncode == 0
-    after = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30,
-                     what="worker ready after restart")
+    after = wait_until(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30,
+                       "worker ready after restart")
     assert after["services"]["worker"]["pid"] != old_pid
     assert not psutil.pid_exists(old_pid) or psutil.Process(old_pid).status() == "zombie"
 
@@ -134,15 +124,15 @@ def test_up_runs_the_demo_and_control_commands_work(stack, tmp_path):
     assert s.cli("stop", "beat").returncode == 0
     assert s.status()["services"]["beat"]["state"] == "stopped"
     assert s.cli("start", "beat").returncode == 0
-    wait_for(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, what="beat ready")
+    wait_until(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, "beat ready")
 
     # solo on / off: the worker's real command line changes
     assert s.cli("solo", "on").returncode == 0
-    st = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30)
+    st = wait_until(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30, "worker ready")
     cmdline = psutil.Process(st["services"]["worker"]["pid"]).cmdline()
     assert "-P" in cmdline and cmdline[cmdline.index("-P") + 1] == "solo" and st["solo"] is True
     assert s.cli("solo", "off").returncode == 0
-    st = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30)
+    st = wait_until(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 30, "worker ready")
     cmdline = psutil.Process(st["services"]["worker"]["pid"]).cmdline()
     assert cmdline[cmdline.index("-P") + 1] == "prefork"
 
@@ -155,7 +145,7 @@ def test_up_runs_the_demo_and_control_commands_work(stack, tmp_path):
     res = s.cli("down")
     assert res.returncode == 0, res.stderr
     assert s.proc.wait(30) == 0
-    gone = wait_for(lambda: not [p for p in pids if psutil.pid_exists(p)], 5, what="all children gone")
+    gone = wait_until(lambda: not [p for p in pids if psutil.pid_exists(p)], 5, "all children gone")
     assert gone
     assert password not in s.output
 
@@ -202,7 +192,7 @@ env = {{ D = "service" }}
     env.update(B="environ", C="environ", REDIS_HOST="from-environ")
     s = stack(config, env=env)
     s.wait_ready()
-    data = json.loads(wait_for(lambda: dump.exists() and dump.read_text(), 20))
+    data = json.loads(wait_until(lambda: dump.exists() and dump.read_text(), 20, "the environment dump"))
     assert (data["A"], data["B"], data["C"], data["D"]) == ("file", "environ", "global", "service")
     assert data["REDIS_HOST"] == "127.0.0.1"  # devstack's wiring beats the env file and the environment
     port = s.settings["redis"]["port"]
@@ -221,7 +211,7 @@ def test_external_redis_mode(stack, tmp_path, redis_server):
     status = s.status()
     assert status["redis"]["mode"] == "external" and status["redis"]["port"] == redis_server.port
     task = s.api("/tasks/add?x=20&y=22")
-    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)
+    result = wait_until(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20, "task result")
     assert result["result"] == 42
     assert redis_server.client(1).exists(f"celery-task-meta-{task['id']}")
     assert redis_server.password not in s.output
@@ -237,7 +227,7 @@ def test_external_sentinel_mode(stack, tmp_path, redis_server, sentinel):
     assert status["redis"]["mode"] == "external" and status["services"]["redis"]["state"] == "ready"
     assert status["services"]["worker"]["state"] == "ready"
     task = s.api("/tasks/add?x=20&y=22")
-    result = wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)
+    result = wait_until(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20, "task result")
     assert result["result"] == 42
     assert redis_server.client(1).exists(f"celery-task-meta-{task['id']}")  # on the master, db 1
     assert "does not answer a ping" not in s.output
@@ -248,7 +238,7 @@ def test_external_redis_that_does_not_answer_is_named_with_the_reason(stack, tmp
     port = free_port()  # nothing listens here
     config = write_demo_config(tmp_path, redis=f'mode = "external"\nurl = "redis://:secret-pw@127.0.0.1:{port}/0"')
     s = stack(config)
-    wait_for(lambda: "does not answer yet" in s.output, 15, what="the notice about the external Redis")
+    wait_until(lambda: "does not answer yet" in s.output, 15, "the notice about the external Redis")
     line = next(line for line in s.output.splitlines() if "does not answer yet" in line)
     assert f"127.0.0.1:{port}" in line and "connection refused" in line and "[redis] url" in line
     assert "api starting" not in s.output  # the apps wait for Redis
@@ -314,12 +304,12 @@ def test_redis_killed_under_the_stack_is_restarted_and_announced(stack, tmp_path
     s.wait_ready()
     before = s.status()["services"]["redis"]["pid"]
     os.kill(before, signal.SIGKILL)
-    st = wait_for(lambda: (st := s.status())["services"]["redis"]["state"] == "ready"
-                  and st["services"]["redis"]["pid"] != before and st, 30, what="redis back")
+    st = wait_until(lambda: (st := s.status())["services"]["redis"]["state"] == "ready"
+                    and st["services"]["redis"]["pid"] != before and st, 30, "redis back")
     assert st["services"]["redis"]["restarts"] >= 1
-    wait_for(lambda: "Redis went away" in s.output and "Redis is back" in s.output, 10, what="notices")
+    wait_until(lambda: "Redis went away" in s.output and "Redis is back" in s.output, 10, "notices")
     task = s.api("/tasks/add?x=1&y=1")  # the API and the worker work again
-    assert wait_for(lambda: s.api(f"/tasks/{task['id']}")["state"] == "SUCCESS", 30, what="task after restart")
+    assert wait_until(lambda: s.api(f"/tasks/{task['id']}")["state"] == "SUCCESS", 30, "task after restart")
 
 
 def test_restarts_use_warm_spares_that_run_the_exact_command(stack, tmp_path):
@@ -340,15 +330,17 @@ def test_restarts_use_warm_spares_that_run_the_exact_command(stack, tmp_path):
                 pass
         return found
 
-    wait_for(lambda: len(spares()) == 3, 20, what="a warm spare for api, worker and beat")
+    wait_until(lambda: len(spares()) == 3, 20, "a warm spare for api, worker and beat")
     assert s.cli("restart", "worker", "api").returncode == 0
-    wait_for(lambda: s.output.count("(warm start)") >= 2, 20, what="warm starts")
-    status = wait_for(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 20)
+    wait_until(lambda: s.output.count("(warm start)") >= 2, 20, "warm starts")
+    status = wait_until(lambda: (st := s.status())["services"]["worker"]["state"] == "ready" and st, 20,
+                        "worker ready")
     worker = psutil.Process(status["services"]["worker"]["pid"])
     cmdline = worker.cmdline()
     # the process shows (after the guard's own arguments) exactly the command devstack reports
     assert cmdline[cmdline.index("--") + 1:] == status["services"]["worker"]["command"]
     task = s.api("/tasks/add?x=4&y=5")
-    assert wait_for(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20)["result"] == 9
+    result = wait_until(lambda: (r := s.api(f"/tasks/{task['id']}"))["state"] == "SUCCESS" and r, 20, "task result")
+    assert result["result"] == 9
     # and a new spare is prepared for the next restart
-    wait_for(lambda: len(spares()) == 3, 20, what="spares again")
+    wait_until(lambda: len(spares()) == 3, 20, "spares again")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -64,14 +64,11 @@ def _http(method: str, url: str) -> tuple[int, dict]:
 
 
 def _wait_for(predicate, timeout: float, what: str, logs: list[Path]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    dump = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
-    pytest.fail(f"timed out waiting for {what}\n{dump}")
+    """`wait_until`, with the tail of each log in the failure."""
+    def tails() -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
+
+    return wait_until(predicate, timeout, lambda: f"{what}\n{tails()}", interval=0.1)
 
 
 def test_demo_stack_end_to_end(redis_server, tmp_path):

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,10 +18,11 @@ import pytest
 import redis
 
 from devstack.redis_server import DOCKER_LABEL, project_label
-from tests.conftest import free_port, redis_server_binary
-from tests.functional.test_orphans import DevstackRun, alive
+from tests.conftest import answers, free_port, redis_server_binary
+from tests.functional.test_orphans import KILL_WAIT, DevstackRun, alive
 from tests.stack import http_get
 from tests.stack import write_demo_config
+from tests.waiting import poll_until, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -54,13 +54,12 @@ def _docker_config(folder: Path) -> Path:
 def _wait_task(run: DevstackRun, path: str, timeout: float = 20) -> dict:
     with urllib.request.urlopen(urllib.request.Request(run.api_url(path), method="POST"), timeout=5) as resp:
         task_id = json.loads(resp.read())["id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def finished() -> dict | None:
         body = http_get(run.api_url(f"/tasks/{task_id}"))
-        if body and body["state"] in ("SUCCESS", "FAILURE"):
-            return body
-        time.sleep(0.1)
-    pytest.fail(f"task {path} did not finish:\n{run.output()[-3000:]}")
+        return body if body and body["state"] in ("SUCCESS", "FAILURE") else None
+
+    return run.wait_for(finished, timeout, f"task {path} to finish")
 
 
 def test_docker_mode_runs_the_stack_and_leaves_no_container(tmp_path, docker_env):
@@ -111,15 +110,7 @@ def _start_stale_container(tmp_path: Path, env: dict[str, str], label: str, port
          f"{conf}:/usr/local/etc/redis/redis.conf:ro", "-v", f"{root / 'data'}:/data", "redis:6-alpine",
          "redis-server", "/usr/local/etc/redis/redis.conf"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if redis.Redis(port=port, password="stale-pw").ping():
-                break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_until(lambda: answers(redis.Redis(port=port, password="stale-pw")), 10, "the stale container's Redis")
     client.send_signal(signal.SIGKILL)
     client.wait()
     (container,) = [c for c in _containers(env) if c["labels"].get(DOCKER_LABEL) == label]
@@ -158,7 +149,7 @@ def test_sigkill_of_devstack_stops_the_container(tmp_path, docker_env):
         (container,) = _containers(docker_env)
         tree = run.tree() + [psutil.Process(container["pid"])]
         run.kill()
-        time.sleep(3)
+        poll_until(lambda: not alive(tree), KILL_WAIT)
         assert not alive(tree)
         assert _docker(docker_env, "ps", "-q").stdout.split() == [], "a container still runs"
     finally:

@@ -18,6 +18,7 @@ from devstack.config import load_config
 from devstack.doctor import FAIL, OK, WARN, format_report, run_doctor
 from tests.conftest import free_port
 from tests.stack import write_demo_config
+from tests.waiting import poll_until
 
 pytestmark = pytest.mark.functional
 
@@ -139,8 +140,8 @@ def test_queue_nobody_consumes_and_eta_beyond_visibility_timeout(tmp_path, redis
         for line in worker.stdout:
             if " ready." in line or time.monotonic() > deadline:
                 break
-        while not any(worker_ping(rs.url(1)).values()) and time.monotonic() < deadline:
-            time.sleep(0.2)  # a busy machine: consuming before it answers the broadcast
+        # a busy machine: consuming before it answers the broadcast
+        poll_until(lambda: any(worker_ping(rs.url(1)).values()), max(0.0, deadline - time.monotonic()), 0.2)
         checks, report = doctor(path)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)

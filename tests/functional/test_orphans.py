@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from tests.stack import stack_ready_from_logs, started_by, write_demo_config
+from tests.waiting import poll_until, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -103,22 +104,23 @@ class DevstackRun:
 
     def wait_ready(self, timeout: float = 40) -> None:
         """Headless: devstack's own "all services ready" line."""
-        self._wait(lambda: "all services ready" in self.output(), timeout, "all services ready")
+        self.wait_for(lambda: "all services ready" in self.output(), timeout, "all services ready")
 
     def wait_ready_from_logs(self, timeout: float = 40) -> None:
         """Readiness seen from outside (the TUI prints no such line): log markers plus the API answering."""
-        self._wait(lambda: stack_ready_from_logs(self.state_dir / "logs", self.api_url()), timeout,
-                   "redis, api, worker and beat ready (from their logs)")
+        self.wait_for(lambda: stack_ready_from_logs(self.state_dir / "logs", self.api_url()), timeout,
+                      "redis, api, worker and beat ready (from their logs)")
 
-    def _wait(self, predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
+    def wait_for(self, predicate, timeout: float, what: str):
+        """The predicate's first truthy value; fails with devstack's output if it exits or `timeout` passes."""
+        def holds():
+            if value := predicate():
+                return value
             if self.exited():
                 pytest.fail(f"devstack exited before {what}:\n{self.output()[-4000:]}")
-            time.sleep(0.05)
-        pytest.fail(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
+            return value
+
+        return wait_until(holds, timeout, lambda: f"{what}:\n{self.output()[-4000:]}")
 
     def tree(self) -> list[psutil.Process]:
         """Every process devstack started: its descendants plus every member of their process groups."""
@@ -147,10 +149,7 @@ class DevstackRun:
         if self.exited():
             return
         os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while not self.exited() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not self.exited():
+        if not poll_until(self.exited, timeout):
             self.kill()
 
 
@@ -180,7 +179,7 @@ def kill_and_count_survivors(run: DevstackRun, minimum: int) -> list[psutil.Proc
     tree = run.tree()
     assert len(tree) >= minimum, f"expected at least {minimum} processes under devstack:\n{describe(tree)}"
     run.kill()
-    time.sleep(KILL_WAIT)
+    poll_until(lambda: not alive(tree), KILL_WAIT)
     survivors = alive(tree)
     for p in survivors:  # never leave them for the next test, but still fail this one
         try:
@@ -239,7 +238,7 @@ def test_next_up_stops_what_a_run_with_dead_guards_left(tmp_path):
         for pid in guards:
             os.kill(pid, signal.SIGKILL)
         first.kill()
-        time.sleep(0.5)
+        time.sleep(0.5)  # a chance to die with their guards, which they must not take: nothing to wait for
         assert len(alive(leftovers)) >= len(services), "the simulation failed: services should outlive dead guards"
 
         me = psutil.Process(unrelated.pid)
@@ -293,7 +292,7 @@ def test_queued_tasks_survive_a_kill(tmp_path):
         assert before == 7
         tree = first.tree()
         first.kill()
-        time.sleep(KILL_WAIT)
+        poll_until(lambda: not alive(tree), KILL_WAIT)
         assert not alive(tree)
 
         # The next start keeps the worker off, so that nothing consumes the queue we count.

@@ -16,6 +16,7 @@ from devstack.config import load_config
 from devstack.engine import Engine
 from devstack.events import Notice, State, StateChanged
 from tests.stack import free_port
+from tests.waiting import wait_until_async
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
 
@@ -172,20 +173,16 @@ def api_version(engine: Engine) -> str | None:
         return None
 
 
-async def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
+def worker_log(engine: Engine) -> str:
+    return (engine.state_dir / "logs" / "worker.log").read_text(errors="replace")
 
 
 async def settled(engine: Engine, quiet: float = 1.0) -> None:
     """Wait until no reload is pending or in flight (and stays so for `quiet` s)."""
     r = engine.reloader
     while True:
-        await until(lambda: not r._pending and not r._in_flight, 60, "reloads to finish")
-        await asyncio.sleep(quiet)
+        await wait_until_async(lambda: not r._pending and not r._in_flight, 60, "reloads to finish")
+        await asyncio.sleep(quiet)  # a quiet spell, not an event: a late file event may start one more
         if not r._pending and not r._in_flight:
             return
 
@@ -208,8 +205,8 @@ async def test_task_edit_restarts_worker_and_view_edit_restarts_api(tmp_path):
         assert await run_task(client, "tasks.version") == "v1"
 
         write_tasks(tmp_path, "v2")
-        await until(lambda: engine.services["worker"].pid != worker_pid
-                    and engine.services["worker"].state == State.READY, 20, "a new worker generation")
+        await wait_until_async(lambda: engine.services["worker"].pid != worker_pid
+                               and engine.services["worker"].state == State.READY, 20, "a new worker generation")
         assert await run_task(client, "tasks.version") == "v2"
         await settled(engine)
         assert any("tasks.py changed -> restarting" in t and "worker" in t for t in rec.texts()), rec.texts()
@@ -218,7 +215,7 @@ async def test_task_edit_restarts_worker_and_view_edit_restarts_api(tmp_path):
 
         api_pid = engine.services["api"].pid
         write_views(tmp_path, "v2")
-        await until(lambda: api_version(engine) == "v2", 20, "the API to answer with the new code")
+        await wait_until_async(lambda: api_version(engine) == "v2", 20, "the API to answer with the new code")
         assert engine.services["api"].pid != api_pid
     finally:
         client.close()
@@ -234,7 +231,7 @@ async def test_ignored_changes_restart_nothing(tmp_path):
                      "notes.txt", ".#tasks.py"):
             (tmp_path / path).write_text("x = 1\n")
         (tmp_path / "newdir").mkdir()  # a new folder alone is not a change
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # time for a reload that must not come: nothing to wait for
         assert engine.reloader.history == [], rec.texts()
     finally:
         await engine.shutdown()
@@ -278,15 +275,15 @@ async def test_syntax_error_crashes_and_fix_returns_without_backoff(tmp_path):
     client = celery_client(engine)
     try:
         write_tasks(tmp_path, "v1", extra="\ndef broken(:\n")
-        await until(lambda: engine.services["worker"].state == State.CRASHED, 20, "the worker to crash")
+        await wait_until_async(lambda: engine.services["worker"].state == State.CRASHED, 20, "the worker to crash")
         await settled(engine)
-        log = (engine.state_dir / "logs" / "worker.log").read_text()
+        log = worker_log(engine)
         assert "SyntaxError" in log
         assert engine.services["worker"].state == State.CRASHED  # not BACKOFF: no retry loop over bad code
 
         fixed_at = time.monotonic()
         write_tasks(tmp_path, "v3")
-        await until(lambda: engine.services["worker"].state == State.READY, 20, "the worker to come back")
+        await wait_until_async(lambda: engine.services["worker"].state == State.READY, 20, "the worker to come back")
         assert time.monotonic() - fixed_at < 8
         assert await run_task(client, "tasks.version") == "v3"
     finally:
@@ -301,8 +298,8 @@ async def test_config_hot_edit(tmp_path):
         path = tmp_path / "devstack.toml"
         text = path.read_text()
         path.write_text(text.replace("concurrency = 2", "concurrency = 3"))
-        await until(lambda: engine.services["worker"].pid != worker_pid
-                    and engine.services["worker"].state == State.READY, 20, "the worker to restart")
+        await wait_until_async(lambda: engine.services["worker"].pid != worker_pid
+                               and engine.services["worker"].state == State.READY, 20, "the worker to restart")
         await settled(engine)
         assert "-c" in engine.services["worker"].spec.argv
         assert engine.services["worker"].spec.argv[engine.services["worker"].spec.argv.index("-c") + 1] == "3"
@@ -311,9 +308,9 @@ async def test_config_hot_edit(tmp_path):
 
         worker_pid = engine.services["worker"].pid
         path.write_text(text.replace("concurrency = 2", "concurency = 4"))
-        await until(lambda: any(n.level == "error" and "concurency" in n.text for n in rec.notices), 10,
-                    "an error notice for the invalid edit")
-        await asyncio.sleep(0.5)
+        await wait_until_async(lambda: any(n.level == "error" and "concurency" in n.text for n in rec.notices), 10,
+                               "an error notice for the invalid edit")
+        await asyncio.sleep(0.5)  # time for a restart that must not come
         assert engine.services["worker"].pid == worker_pid
         assert all(engine.services[n].state == State.READY for n in ("api", "worker"))
     finally:
@@ -330,12 +327,13 @@ async def test_no_task_lost_across_worker_reloads(tmp_path):
         rng = random.Random(4)
         long_task = client.send_task("tasks.work", args=[-1, 6000])
         results = [client.send_task("tasks.work", args=[i, rng.randint(50, 300)]) for i in range(300)]
-        await asyncio.sleep(0.5)  # the long task is running now
+        await wait_until_async(lambda: f"Task tasks.work[{long_task.id}] received" in worker_log(engine), 10,
+                               "the worker to take the long task")
         for n in range(5):
             write_tasks(tmp_path, f"r{n}")
-            await until(lambda: restarts_of(engine, "worker") > n and engine.reloader.history[-1].done,
-                        30, f"reload {n + 1}")
-            await asyncio.sleep(0.6)
+            await wait_until_async(lambda: restarts_of(engine, "worker") > n and engine.reloader.history[-1].done,
+                                   30, f"reload {n + 1}")
+            await asyncio.sleep(0.6)  # the new generation takes tasks before the next edit
         loop = asyncio.get_running_loop()
         got = await loop.run_in_executor(None, lambda: [r.get(timeout=90) for r in results])
         assert got == list(range(300))

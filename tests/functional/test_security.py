@@ -6,7 +6,6 @@ import json
 import socket
 import stat
 import subprocess
-import time
 import urllib.request
 from urllib.parse import quote
 
@@ -87,16 +86,6 @@ def _post(run: DevstackRun, path: str) -> dict:
         return json.loads(resp.read())
 
 
-def _wait(predicate, timeout: float, what: str, run: DevstackRun):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}:\n{run.output()[-3000:]}")
-
-
 def test_password_never_appears_anywhere(tmp_path):
     run = DevstackRun(write_demo_config(tmp_path)).start()
     captured: dict[str, str] = {}
@@ -116,9 +105,9 @@ def test_password_never_appears_anywhere(tmp_path):
         # A child that prints the password (here: the worker logging a task argument) is masked too.
         echo = _post(run, "/tasks/echo?text=" + quote(f"leak:{password}:end", safe=""))
         for task in (add, echo):
-            _wait(lambda: (http_get(run.api_url(f"/tasks/{task['id']}")) or {}).get("state") == "SUCCESS",
-                  20, task["task"], run)
-        _wait(lambda: "leak:***:end" in run.output(), 5, "the masked echo in the output", run)
+            run.wait_for(lambda: (http_get(run.api_url(f"/tasks/{task['id']}")) or {}).get("state") == "SUCCESS",
+                         20, task["task"])
+        run.wait_for(lambda: "leak:***:end" in run.output(), 5, "the masked echo in the output")
 
         for args in (("status", "--json"), ("status",), ("restart", "worker"), ("status", "--json"),
                      ("logs", "worker", "-n", "500"), ("logs", "redis", "-n", "500")):

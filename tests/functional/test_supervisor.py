@@ -12,6 +12,7 @@ import pytest
 from devstack.events import EventBus, LogLine, Notice, State, StateChanged
 from devstack.probes import LogProbe
 from devstack.supervisor import MAX_LINE, Service, ServiceSpec, clean_line
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.functional
 
@@ -34,13 +35,6 @@ class Harness:
 
     def lines(self, name="svc") -> list[str]:
         return [e.text for e in self.events if isinstance(e, LogLine) and e.service == name]
-
-    async def until(self, predicate, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out")
-            await asyncio.sleep(0.02)
 
     async def close(self):
         for svc in self.services:
@@ -68,7 +62,8 @@ async def test_floods_of_garbage_and_endless_lines_are_capped_and_logged(harness
             f"w(b'y' * {MAX_LINE * 3}); w(b'\\nafter s3cret\\n'); sys.stdout.flush(); import time; time.sleep(30)")
     svc = harness.service(code)
     svc.start()
-    await harness.until(lambda: any(line.startswith("after") for line in harness.lines()))
+    await wait_until_async(lambda: any(line.startswith("after") for line in harness.lines()), 15,
+                           "the line after the flood")
     lines = harness.lines()
     assert any("[line cut:" in line for line in lines)
     assert all(len(line) <= MAX_LINE + 100 for line in lines)
@@ -81,7 +76,7 @@ async def test_floods_of_garbage_and_endless_lines_are_capped_and_logged(harness
 async def test_prompt_without_newline_is_shown(harness):
     svc = harness.service("import sys, time; sys.stdout.write('(Pdb) '); sys.stdout.flush(); time.sleep(30)")
     svc.start()
-    await harness.until(lambda: "(Pdb) " in harness.lines())
+    await wait_until_async(lambda: "(Pdb) " in harness.lines(), 15, "the prompt as a line")
 
 
 async def test_stop_escalates_to_sigkill_and_takes_grandchildren(harness):
@@ -105,17 +100,17 @@ async def test_stop_escalates_to_sigkill_and_takes_grandchildren(harness):
 async def test_a_service_that_keeps_exiting_backs_off(harness):
     svc = harness.service("import sys; print('bye'); sys.exit(3)")
     svc.start()
-    await harness.until(lambda: svc.state == State.BACKOFF)
+    await wait_until_async(lambda: svc.state == State.BACKOFF, 15, "backoff")
     backoffs = [e for e in harness.events if isinstance(e, StateChanged) and e.state == State.BACKOFF]
     assert "exited with code 3" in backoffs[0].detail and "restarting in 1 s" in backoffs[0].detail
     assert svc.backoff_until and svc.backoff_until > time.time()
-    await harness.until(lambda: len([e for e in harness.events if isinstance(e, StateChanged)
-                                     and e.state == State.BACKOFF]) >= 2, timeout=5)
+    await wait_until_async(lambda: len([e for e in harness.events if isinstance(e, StateChanged)
+                                        and e.state == State.BACKOFF]) >= 2, 5, "a second backoff")
     second = [e for e in harness.events if isinstance(e, StateChanged) and e.state == State.BACKOFF][1]
     assert "restarting in 2 s" in second.detail
     # a manual start cuts the backoff wait short
     svc.start()
-    await harness.until(lambda: svc.restarts >= 2, timeout=2)
+    await wait_until_async(lambda: svc.restarts >= 2, 2, "the manual start")
 
 
 async def test_missing_command_is_reported_not_raised(harness, tmp_path):
@@ -123,7 +118,7 @@ async def test_missing_command_is_reported_not_raised(harness, tmp_path):
     svc = Service(spec, harness.bus, tmp_path / "logs", harness.lifeline_r)
     harness.services.append(svc)
     svc.start()
-    await harness.until(lambda: svc.state == State.CRASHED)
+    await wait_until_async(lambda: svc.state == State.CRASHED, 15, "the crash")
     assert svc.exit_code == 127
     assert any("cannot run 'definitely-not-a-command-xyz'" in line for line in harness.lines("ghost"))
 

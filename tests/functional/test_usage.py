@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
 
 from devstack.usage import UsageMonitor, proc_children, table_children
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.functional  # starts a tree of python and sleep processes
 
 TREE = textwrap.dedent("""
     import subprocess, sys, threading, time
@@ -23,6 +25,11 @@ TREE = textwrap.dedent("""
     print("ready", flush=True)
     time.sleep(60)
 """)
+
+
+def tree_of(pid: int) -> set[int]:
+    """The process table's answer: pid and all its descendants."""
+    return {pid} | {c.pid for c in psutil.Process(pid).children(recursive=True)}
 
 
 def tree_by(children, root: int) -> set[int]:
@@ -42,12 +49,8 @@ def test_children_files_give_the_same_tree_as_the_process_table():
     proc = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 10
-        while True:  # the grandchild's own child may still be starting
-            expected = {proc.pid} | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
-            if len(expected) >= 5 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        wait_until(lambda: len(tree_of(proc.pid)) >= 5, 10, "the grandchild's own child to start")
+        expected = tree_of(proc.pid)
         assert len(expected) == 5
         assert tree_by(proc_children, proc.pid) == expected
         assert proc_children(2**22 + 12345) == []  # no such process

@@ -1,8 +1,6 @@
-"""Running the TUI over the real demo stack in tests, and waiting for conditions (never fixed sleeps)."""
+"""Running the TUI over the real demo stack in tests, and selecting a table row once it is there."""
 from __future__ import annotations
 
-import asyncio
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,20 +9,10 @@ from devstack.api import Stack
 from devstack.engine import Engine
 from devstack.events import State
 from tests.stack import write_demo_config
+from tests.waiting import wait_until_async
 from tui.app import DevstackApp
 
 SIZE = (140, 45)
-
-
-async def until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -34,8 +22,9 @@ async def demo_tui(tmp_path: Path, *, solo: bool = False, **config):
     app = DevstackApp(Stack(engine))
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await until(lambda: engine.services and all(s.state == State.READY for s in engine.services.values()),
-                        45, "every demo service to be ready")
+            await wait_until_async(
+                lambda: engine.services and all(s.state == State.READY for s in engine.services.values()),
+                45, "every demo service to be ready")
             yield app, pilot, engine
     finally:
         await app.source.shutdown()
@@ -47,7 +36,7 @@ def cell(app, table_id: str, row: str, column: str) -> str:
 
 async def select_row(pilot, table_id: str, row: str) -> None:
     table = pilot.app.query_one(f"#{table_id}")
-    await until(lambda: row in table.rows, 10, f"row {row} in #{table_id}")
+    await wait_until_async(lambda: row in table.rows, 10, f"row {row} in #{table_id}")
     table.focus()
     table.move_cursor(row=table.get_row_index(row))
     await pilot.pause()

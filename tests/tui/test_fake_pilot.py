@@ -14,10 +14,12 @@ from tui.screens.help import HelpScreen
 from tui.screens.messages import QueueMessagesScreen
 from tui.screens.rdb import RdbScreen
 
-from .fake_source import FakeSource
-from .helpers import SIZE, select_row, until
+from tests.waiting import wait_until_async
 
-pytestmark = pytest.mark.functional
+from .fake_source import FakeSource
+from .helpers import SIZE, select_row
+
+pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
 
 
 async def test_search_follow_and_clear():
@@ -28,11 +30,12 @@ async def test_search_follow_and_clear():
         for i in range(300):
             source.emit(LogLine("api", f"line {i}" + (" needle" if i in (10, 200) else "")))
         pane = app.logs.pane("api")
-        await until(lambda: pane.line_count >= 300, 5, "300 lines flushed")
+        await wait_until_async(lambda: pane.line_count >= 300, 5, "300 lines flushed")
         assert pane.is_vertical_scroll_end  # following
 
         await pilot.press("slash", *"needle", "enter")
-        await until(lambda: "search: 'needle'" in str(app.logs.query_one("#log-status").render()), 2, "search status")
+        await wait_until_async(lambda: "search: 'needle'" in str(app.logs.query_one("#log-status").render()),
+                               2, "search status")
         def match() -> str:
             return pane.lines[app.logs._match["api"]]
         assert match() == "line 10 needle"
@@ -41,13 +44,15 @@ async def test_search_follow_and_clear():
         await pilot.press("N")
         assert match() == "line 10 needle"
         await pilot.pause()
-        await until(lambda: "PAUSED" in str(app.logs.query_one("#log-status").render()), 2, "paused indicator")
+        await wait_until_async(lambda: "PAUSED" in str(app.logs.query_one("#log-status").render()),
+                               2, "paused indicator")
 
         source.emit(LogLine("api", "late line"))
-        await until(lambda: pane.lines[-1] == "late line", 2, "the late line")
+        await wait_until_async(lambda: pane.lines[-1] == "late line", 2, "the late line")
         assert not pane.is_vertical_scroll_end  # a reader who scrolled up is not yanked down
         await pilot.press("f")
-        await until(lambda: "following" in str(app.logs.query_one("#log-status").render()), 2, "following again")
+        await wait_until_async(lambda: "following" in str(app.logs.query_one("#log-status").render()),
+                               2, "following again")
 
         await pilot.press("c")
         assert pane.line_count == 0
@@ -61,7 +66,7 @@ async def test_max_lines_bounds_a_pane():
         for i in range(5000):
             source.emit(LogLine("worker", f"flood {i}"))
         pane = app.logs.pane("worker")
-        await until(lambda: pane.lines and pane.lines[-1] == "flood 4999", 5, "the last line")
+        await wait_until_async(lambda: pane.lines and pane.lines[-1] == "flood 4999", 5, "the last line")
         assert pane.line_count <= 100
 
 
@@ -71,12 +76,12 @@ async def test_pdb_line_appears_only_in_solo_mode():
     async with app.run_test(size=SIZE) as pilot:
         debug = app.query_one(DebugInput)
         source.emit(LogLine("worker", "[... WARNING/MainProcess] (Pdb) "))
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # time for an input line that must not come
         assert not debug.has_class("-active")  # prefork: pdb cannot read stdin, no input line
         await pilot.press("s")
-        await until(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
+        await wait_until_async(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
         source.emit(LogLine("worker", "[... WARNING/MainProcess] (Pdb) "))
-        await until(lambda: debug.has_class("-active") and debug.has_focus, 2, "the pdb line")
+        await wait_until_async(lambda: debug.has_class("-active") and debug.has_focus, 2, "the pdb line")
         await pilot.press("p", "space", "x", "enter", "c", "enter")
         assert source.sent == [("worker", "p x"), ("worker", "c")]
         assert not debug.has_class("-active")
@@ -90,29 +95,29 @@ async def test_pdb_prompt_selects_the_worker_pane_and_follows():
             source.emit(LogLine("worker", f"worker line {i}"))
         await select_row(pilot, "processes", "worker")
         pane = app.logs.pane("worker")
-        await until(lambda: pane.line_count >= 300, 5, "300 worker lines")
+        await wait_until_async(lambda: pane.line_count >= 300, 5, "300 worker lines")
         pane.scroll_home(animate=False)  # the reader scrolled up: following is paused
-        await until(lambda: "PAUSED" in str(app.logs.query_one("#log-status").render()), 2, "paused")
+        await wait_until_async(lambda: "PAUSED" in str(app.logs.query_one("#log-status").render()), 2, "paused")
         await select_row(pilot, "processes", "api")
         await pilot.press("s")
-        await until(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
+        await wait_until_async(lambda: app.query_one(StackHeader).has_class("-solo"), 2, "the SOLO badge")
         source.emit(LogLine("worker", "> /app/tasks.py(42)debug()"))
         source.emit(LogLine("worker", "(Pdb) "))
         debug = app.query_one(DebugInput)
-        await until(lambda: debug.has_class("-active"), 2, "the pdb line")
+        await wait_until_async(lambda: debug.has_class("-active"), 2, "the pdb line")
         assert app.processes.selected == "worker" and app.logs.current == "worker"
-        await until(lambda: pane.is_vertical_scroll_end and pane.lines[-1] == "(Pdb) ", 2,
-                    "the worker pane following, the prompt visible")
-        await until(lambda: "following" in str(app.logs.query_one("#log-status").render()), 2, "following")
+        await wait_until_async(lambda: pane.is_vertical_scroll_end and pane.lines[-1] == "(Pdb) ", 2,
+                               "the worker pane following, the prompt visible")
+        await wait_until_async(lambda: "following" in str(app.logs.query_one("#log-status").render()), 2, "following")
 
 
 async def test_q_on_the_help_screen_quits():
     app = DevstackApp(FakeSource())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        await until(lambda: isinstance(app.screen, HelpScreen), 2, "the help screen")
+        await wait_until_async(lambda: isinstance(app.screen, HelpScreen), 2, "the help screen")
         await pilot.press("q")
-        await until(lambda: app._stopping, 2, "the stack stopping")
+        await wait_until_async(lambda: app._stopping, 2, "the stack stopping")
     assert app.return_code == 0
 
 
@@ -122,14 +127,16 @@ async def test_p_on_the_messages_screen_purges_the_queue_shown():
     async with app.run_test(size=SIZE) as pilot:
         await select_row(pilot, "queues", "celery")  # the panel's selection is another queue
         app.push_screen(QueueMessagesScreen(source, "mail"))
-        screen = await until(lambda: isinstance(app.screen, QueueMessagesScreen) and app.screen, 2, "messages")
-        await until(lambda: screen.query("#messages") and screen.query_one("#messages").row_count == 3, 5,
-                    "three messages")
+        screen = await wait_until_async(lambda: isinstance(app.screen, QueueMessagesScreen) and app.screen,
+                                        2, "messages")
+        await wait_until_async(lambda: screen.query("#messages") and screen.query_one("#messages").row_count == 3, 5,
+                               "three messages")
         await pilot.press("p")
-        confirm = await until(lambda: isinstance(app.screen, ConfirmScreen) and app.screen, 2, "the confirmation")
+        confirm = await wait_until_async(lambda: isinstance(app.screen, ConfirmScreen) and app.screen,
+                                         2, "the confirmation")
         assert "'mail'" in confirm.question and "2 ready message(s)" in confirm.question
         await pilot.press("y")
-        await until(lambda: source.purged == ["mail"], 2, "mail purged")
+        await wait_until_async(lambda: source.purged == ["mail"], 2, "mail purged")
         assert isinstance(app.screen, QueueMessagesScreen)
 
 
@@ -156,16 +163,18 @@ async def test_rdb_banner_offers_d_and_the_screen_talks_to_the_port():
             assert not isinstance(app.screen, RdbScreen)
             source.emit(LogLine("worker", f"[... WARNING/ForkPoolWorker-1] Remote Debugger:{port}: Ready to "
                                           f"connect: telnet 127.0.0.1 {port}"))
-            await until(lambda: port in app.rdb_offers, 2, "the offer")
-            await until(lambda: any("Press d" in n.message for n in app._notifications), 2, "the notification")
+            await wait_until_async(lambda: port in app.rdb_offers, 2, "the offer")
+            await wait_until_async(lambda: any("Press d" in n.message for n in app._notifications),
+                                   2, "the notification")
             await pilot.press("d")
-            screen = await until(lambda: isinstance(app.screen, RdbScreen) and app.screen, 2, "the rdb screen")
+            screen = await wait_until_async(lambda: isinstance(app.screen, RdbScreen) and app.screen,
+                                            2, "the rdb screen")
             log = screen.query_one("#rdb-log")
-            await until(lambda: "(Pdb) " in log.lines, 5, "the prompt")
+            await wait_until_async(lambda: "(Pdb) " in log.lines, 5, "the prompt")
             await pilot.press("p", "space", "x", "enter")
-            await until(lambda: "21" in log.lines, 5, "21 from the debugger")
+            await wait_until_async(lambda: "21" in log.lines, 5, "21 from the debugger")
             await pilot.press("c", "enter")
-            await until(lambda: not isinstance(app.screen, RdbScreen), 5, "the screen closed on hang-up")
+            await wait_until_async(lambda: not isinstance(app.screen, RdbScreen), 5, "the screen closed on hang-up")
             assert received == ["p x", "c"]
             assert not app.rdb_offers
     finally:
@@ -179,11 +188,11 @@ async def test_hidden_panes_buffer_and_catch_up_when_selected():
         await select_row(pilot, "processes", "api")
         for i in range(500):
             source.emit(LogLine("worker", f"hidden {i}"))
-        await pilot.pause(0.3)
+        await wait_until_async(lambda: app.logs.lines("worker")[-1:] == ["hidden 499"], 2, "the last hidden line")
         assert app.logs.lines("worker")[-1] == "hidden 499"  # buffered while the api pane is shown
         await select_row(pilot, "processes", "worker")
         pane = app.logs.pane("worker")
-        await until(lambda: pane.lines and pane.lines[-1] == "hidden 499", 2, "the worker pane caught up")
+        await wait_until_async(lambda: pane.lines and pane.lines[-1] == "hidden 499", 2, "the worker pane caught up")
         assert pane.line_count <= 100
 
 
@@ -195,7 +204,7 @@ async def test_a_burst_larger_than_one_flush_drains_without_new_lines():
         for i in range(5000):  # 2.5 flushes' worth, then silence
             source.emit(LogLine("worker", f"burst {i}"))
         pane = app.logs.pane("worker")
-        await until(lambda: pane.line_count >= 5000 and pane.lines[-1] == "burst 4999", 3, "the whole burst")
+        await wait_until_async(lambda: pane.line_count >= 5000 and pane.lines[-1] == "burst 4999", 3, "the whole burst")
 
 
 async def test_u_requeues_unacked_and_shows_the_count_or_the_error():
@@ -205,14 +214,15 @@ async def test_u_requeues_unacked_and_shows_the_count_or_the_error():
     app = DevstackApp(source)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("u")
-        await until(lambda: any(n.message == "requeued 3 message(s)" for n in app._notifications), 2, "the count")
+        await wait_until_async(lambda: any(n.message == "requeued 3 message(s)" for n in app._notifications),
+                               2, "the count")
         source.requeue_count = 0
         await pilot.press("u")
-        await until(lambda: any("nothing to requeue" in n.message for n in app._notifications), 2, "nothing")
+        await wait_until_async(lambda: any("nothing to requeue" in n.message for n in app._notifications), 2, "nothing")
         source.requeue_error = DevstackError("worker#1 [draining] is still draining; run `devstack requeue` again", 1)
         await pilot.press("u")
-        await until(lambda: any(n.message.startswith("worker#1 [draining]") and n.severity == "error"
-                                for n in app._notifications), 2, "the engine's message, as typed")
+        await wait_until_async(lambda: any(n.message.startswith("worker#1 [draining]") and n.severity == "error"
+                                           for n in app._notifications), 2, "the engine's message, as typed")
         assert not any(n.markup for n in app._notifications if n.severity == "error")
         assert source.requeue_calls == 3
         assert any(c.help == "key u" for c in app.get_system_commands(app.screen) if c.title.startswith("Requeue unacked"))

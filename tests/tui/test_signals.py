@@ -15,7 +15,6 @@ import struct
 import sys
 import termios
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -23,6 +22,7 @@ import pytest
 
 from tests.functional.test_orphans import alive, describe
 from tests.stack import stack_ready_from_logs, started_by, write_demo_config
+from tests.waiting import poll_until, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -68,9 +68,7 @@ class PtyRun:
         return self.status
 
     def wait(self, timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while self.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll_until(lambda: self.poll() is not None, timeout)
         return self.status
 
     def text(self) -> str:
@@ -82,14 +80,14 @@ class PtyRun:
 
         api = f"http://127.0.0.1:{tomllib.loads(self.config.read_text())['api']['port']}/"
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if stack_ready_from_logs(logs, api):
-                return
+                return True
             if self.poll() is not None:
                 pytest.fail(f"devstack exited ({self.status}) before the stack was ready:\n{self.text()[-3000:]}")
-            time.sleep(0.1)
-        pytest.fail(f"the stack was not ready after {timeout} s:\n{self.text()[-3000:]}")
+            return False
+
+        wait_until(ready, timeout, lambda: f"the stack to be ready:\n{self.text()[-3000:]}", interval=0.1)
 
     def started(self) -> list[psutil.Process]:
         """Every process devstack started: descendants, members of their process groups, the pid record."""

@@ -10,9 +10,11 @@ from tui.app import DevstackApp
 from tui.screens.messages import QueueMessagesScreen
 from tui.tasks import TaskFeed
 
+from tests.waiting import wait_until_async
+
 from .fake_source import FakeSource
 
-pytestmark = pytest.mark.functional
+pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
 SIZE = (140, 45)
 
 
@@ -28,10 +30,9 @@ def utc(monkeypatch):
 
 async def settled(pilot) -> None:
     app = pilot.app
-    for _ in range(100):
-        if app.query_one(TaskFeed).events and app.query_one("#queues").row_count and app.logs.active.line_count:
-            break
-        await pilot.pause(0.05)
+    await wait_until_async(
+        lambda: app.query_one(TaskFeed).events and app.query_one("#queues").row_count and app.logs.active.line_count,
+        5, "task events, queues and log lines on screen")
     await pilot.pause(0.2)
 
 
@@ -46,10 +47,8 @@ def test_queue_messages_screen(snap_compare):
     async def open_mail(pilot):
         await settled(pilot)
         pilot.app.push_screen(QueueMessagesScreen(pilot.app.source, "mail"))
-        for _ in range(100):
-            if pilot.app.screen.query("#messages") and pilot.app.screen.query_one("#messages").row_count == 3:
-                break
-            await pilot.pause(0.05)
+        await wait_until_async(lambda: pilot.app.screen.query("#messages")
+                               and pilot.app.screen.query_one("#messages").row_count == 3, 5, "3 messages listed")
     assert snap_compare(DevstackApp(FakeSource()), terminal_size=SIZE, run_before=open_mail)
 
 
