@@ -320,9 +320,11 @@ def tasks(ctx, config_path: Path | None, state: str | None, name: str | None, li
 
 
 @tasks.command(name="clear")
+@CONFIG_OPTION
 @click.pass_obj
-def tasks_clear(config_path: Path | None) -> None:
+def tasks_clear(group_config: Path | None, config_path: Path | None) -> None:
     """Empty the task history."""
+    config_path = config_path or group_config
     from .tasks import TaskStore, store_path
 
     state_dir, count = _stack_or_none(config_path, "tasks_clear", [])

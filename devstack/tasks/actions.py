@@ -40,14 +40,18 @@ def _bare_celery(broker_url: str):
     return app
 
 
-def plan_replay(row: dict, body: str | None, queue: str | None = None) -> ReplayPlan:
-    """What to send again for task `row` (a history row) given its captured message `body`."""
+def plan_replay(row: dict, body: str | None, queue: str | None = None, known_queue: str | None = None) -> ReplayPlan:
+    """What to send again for task `row` (a history row) given its captured message `body`; `known_queue`:
+    where other tasks of the same name were seen, used when this one's queue was not captured."""
     if not row.get("name"):
         raise DevstackError(f"task {row['id']} has no task name in devstack's history (only some of its events were "
                             "seen), so it cannot be replayed.", 1)
     plan = _from_body(row, body) or _from_reprs(row)
     if queue:
         plan.queue, plan.routing_key, plan.exchange = queue, queue, None
+    elif not plan.queue and known_queue:
+        plan.queue = plan.routing_key = known_queue
+        plan.notes.append(f"queue {known_queue}: where the last captured {row['name']} was (this one's was not seen)")
     if not plan.queue:
         raise DevstackError(f"the queue of task {row['id']} is unknown: its message finished before devstack read it "
                             "from the broker. Say which queue to send it to: `devstack replay "
@@ -103,7 +107,7 @@ def send(plan: ReplayPlan, broker_url: str) -> str:
             options["exchange"] = plan.exchange
         if plan.priority is not None:
             options["priority"] = plan.priority
-        app.send_task(plan.name, args=plan.args, kwargs=plan.kwargs, task_id=new_id, **options)
+        app.send_task(plan.name, args=tuple(plan.args), kwargs=plan.kwargs, task_id=new_id, **options)
     except Exception as exc:
         raise DevstackError(f"could not send {plan.name} to queue {plan.queue}: {type(exc).__name__}: {exc}", 1)
     finally:

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     state TEXT NOT NULL,
+    state_at REAL NOT NULL,
     updated REAL NOT NULL,
     {", ".join(f"{c} {'REAL' if c.startswith('t_') or c == 'runtime' else 'TEXT'}" for c in COLUMNS)}
 );
@@ -35,13 +36,16 @@ CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks(name);
 """
 
-# A terminal state is never replaced by a late non-terminal event (prefork batches can arrive out of order);
-# `retried` is not terminal: the retry arrives again as received/started under the same id.
+# The newest state wins (`state_at`: the event's time; 0 for a row without a state, e.g. a captured message),
+# but a terminal state is never replaced by a late non-terminal event (prefork batches can arrive out of
+# order); `retried` is not terminal: the retry arrives again as received/started under the same id.
 UPSERT = f"""
-INSERT INTO tasks (id, state, updated, {", ".join(COLUMNS)}) VALUES (?, ?, ?, {", ".join("?" for _ in COLUMNS)})
+INSERT INTO tasks (id, state, state_at, updated, {", ".join(COLUMNS)})
+VALUES (?, ?, ?, ?, {", ".join("?" for _ in COLUMNS)})
 ON CONFLICT(id) DO UPDATE SET
-    state = CASE WHEN tasks.state IN {TERMINAL} AND excluded.state NOT IN {TERMINAL}
-                 THEN tasks.state ELSE excluded.state END,
+    state = CASE WHEN tasks.state IN {TERMINAL} AND excluded.state NOT IN {TERMINAL} THEN tasks.state
+                 WHEN excluded.state_at >= tasks.state_at THEN excluded.state ELSE tasks.state END,
+    state_at = max(tasks.state_at, excluded.state_at),
     updated = excluded.updated,
     {", ".join(f"{c} = COALESCE(excluded.{c}, tasks.{c})" for c in COLUMNS)}
 """
@@ -68,17 +72,19 @@ def row_from_event(event) -> dict | None:
         row["routing_key"] = raw.get("routing_key")
         row["exchange"] = raw.get("exchange")
     if state:
-        row[f"t_{state}"] = event.timestamp
+        row[f"t_{state}"] = row["state_at"] = event.timestamp
     return row
 
 
 def _merge(into: dict, row: dict) -> None:
+    """Fold `row` into `into` as the upsert would."""
+    old_state, old_at = into.get("state"), into.get("state_at") or 0
     for key, value in row.items():
-        if value is None:
-            continue
-        if key == "state" and into.get("state") in TERMINAL and value not in TERMINAL:
-            continue
-        into[key] = value
+        if value is not None and key not in ("state", "state_at"):
+            into[key] = value
+    state, at = row.get("state"), row.get("state_at") or 0
+    if state and not (old_state in TERMINAL and state not in TERMINAL) and (old_state is None or at >= old_at):
+        into["state"], into["state_at"] = state, at
 
 
 class TaskStore:
@@ -136,7 +142,8 @@ class TaskStore:
             if not merged:
                 return 0
             now = time.time()
-            values = [(task_id, row.get("state") or "sent", now, *(row.get(c) for c in COLUMNS))
+            values = [(task_id, row.get("state") or "sent", row.get("state_at") or 0, now,
+                       *(row.get(c) for c in COLUMNS))
                       for task_id, row in merged.items()]
             with self._conn:
                 self._conn.executemany(UPSERT, values)
@@ -210,6 +217,12 @@ class TaskHistory:
         return [_public(r) for r in self._query("SELECT * FROM tasks WHERE substr(id, 1, ?) = ? LIMIT 5",
                                                  (len(task_id), task_id))]
 
+    def known_queue(self, name: str) -> str | None:
+        """The queue of the newest captured message of task `name` (tasks are routed by name as a rule)."""
+        rows = self._query("SELECT queue FROM tasks WHERE name = ? AND body IS NOT NULL AND queue IS NOT NULL "
+                           "ORDER BY seq DESC LIMIT 1", (name,))
+        return rows[0]["queue"] if rows else None
+
     def body(self, task_id: str) -> str | None:
         """The original message (kombu's JSON envelope) captured from the broker, if it was seen there."""
         rows = self._query("SELECT body FROM tasks WHERE id = ?", (task_id,))
@@ -219,6 +232,7 @@ class TaskHistory:
 def _public(row: dict) -> dict:
     """A row as the CLI and the API give it: timestamps grouped, no internal sequence number."""
     row.pop("seq", None)
+    row.pop("state_at", None)
     row["times"] = {s: row.pop(f"t_{s}") for s in STATES if row.get(f"t_{s}") is not None}
     for s in STATES:
         row.pop(f"t_{s}", None)

@@ -14,7 +14,7 @@ from devstack.broker.layout import as_text, loads
 from devstack.errors import DevstackError
 
 from . import actions
-from .finder import Located, MessageFinder, message_id
+from .finder import MessageFinder, message_id
 from .store import TaskHistory, TaskStore, store_path
 from .where import WhereLookup
 
@@ -131,43 +131,54 @@ class TaskTracker:
 
     def detail(self, task_id: str) -> dict:
         """The history row with a `where` answer; unknown ids still get an answer from the broker."""
+        lookup = self.lookup()
+        row = self._ensure_row(task_id, lookup)
+        answer = lookup.answer(row["id"] if row else task_id, row)
+        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer}
+
+    def _ensure_row(self, task_id: str, lookup: WhereLookup) -> dict | None:
+        """The history row, with the message captured from the broker when it is there and was not yet;
+        a full id devstack never saw but the broker holds gets a row from the message's headers."""
         try:
             row = self.row(task_id)
         except DevstackError:
             if len(task_id) < 36:
                 raise
             row = None
-        lookup = self.lookup()
-        answer = lookup.answer(row["id"] if row else task_id, row)
-        if row is not None and not row.get("message_captured") and answer["where"] in ("queued", "reserved",
-                                                                                          "scheduled", "unknown"):
-            located = lookup.locate(row["id"])
-            if located is not None:
-                self._keep_located(row["id"], located)
-        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer}
-
-    def _keep_located(self, task_id: str, located: Located) -> None:
-        self._keep_message(task_id, located.payload, located.queue, queue=located.queue)
+        if row is not None and row.get("message_captured"):
+            return row
+        located = lookup.locate(row["id"] if row else task_id)
+        if located is None:
+            return row
+        headers = located.headers
+        self.store.put({"id": row["id"] if row else task_id, "state": None if row else "sent", "state_at": None,
+                        "name": headers.get("task"), "args": headers.get("argsrepr"),
+                        "kwargs": headers.get("kwargsrepr"), "eta": headers.get("eta"),
+                        "parent_id": headers.get("parent_id"), "root_id": headers.get("root_id"),
+                        "body": json.dumps(located.payload), "queue": located.queue, "routing_key": located.queue})
+        return self.row(task_id)
 
     def replay(self, task_id: str, queue: str | None = None) -> dict:
-        row = self.row(task_id)
-        plan = actions.plan_replay(row, self.history.body(row["id"]), queue)
+        row = self._ensure_row(task_id, self.lookup()) or self.row(task_id)
+        plan = actions.plan_replay(row, self.history.body(row["id"]), queue, self.history.known_queue(row["name"] or ""))
         new_id = actions.send(plan, self.broker_url())
+        now = time.time()
         self.store.put({"id": new_id, "state": "sent", "name": plan.name, "args": repr(tuple(plan.args)),
                         "kwargs": repr(plan.kwargs), "queue": plan.queue, "routing_key": plan.routing_key,
-                        "replay_of": row["id"], "t_sent": time.time()})
+                        "replay_of": row["id"], "t_sent": now, "state_at": now})
         self.store.flush()
         return {"id": new_id, "replay_of": row["id"], "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
 
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         """Remove a queued message from its list, and broadcast the revoke for reserved/running ones."""
-        row = self.row(task_id)
         lookup = self.lookup()
+        row = self._ensure_row(task_id, lookup) or self.row(task_id)
         located = lookup.finder.in_queues(row["id"], lookup.queues)
         removed = located is not None and lookup.finder.remove(located)
         actions.revoke(row["id"], self.broker_url(), terminate=terminate, signal=signal)
         if removed or row.get("state") not in ("succeeded", "failed"):
-            self.store.put({"id": row["id"], "state": "revoked", "t_revoked": time.time()})
+            now = time.time()
+            self.store.put({"id": row["id"], "state": "revoked", "t_revoked": now, "state_at": now})
             self.store.flush()
         how = "removed from queue " + located.queue if removed else (
             f"terminated with SIG{signal}" if terminate else "revoked on the live workers")
