@@ -1,14 +1,34 @@
 """Find one task's message in the broker by id without decoding every message.
 
-A queue's LISTs are read with `LRANGE` in chunks; each raw message is tested for the id's bytes (a
-substring test, no JSON) and only a hit is decoded, to confirm the id is the message's own and not a
-child's `root_id`/`parent_id`. The `unacked` hash (what workers reserved) is small: read whole.
+Inside Redis, a small Lua script walks a queue's LIST in `LRANGE` chunks and tests each raw message
+for the id's bytes (a plain substring find, no JSON), returning only the first hit: one message crosses
+the network instead of the whole queue. Only that hit is decoded, to confirm the id is the message's own
+and not a child's `root_id`/`parent_id` (then the scan goes on after it). Where scripting is refused
+(ACLs), the same scan runs here over `LRANGE` chunks. The `unacked` hash (reserved messages) is small:
+read whole.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
+
 from devstack.broker.layout import DEFAULT_PRIORITY_STEPS, DEFAULT_SEP, as_text, loads
+
+FIND_SCRIPT = """
+local n = redis.call('LLEN', KEYS[1])
+local i = tonumber(ARGV[2])
+local step = tonumber(ARGV[3])
+while i < n do
+  local items = redis.call('LRANGE', KEYS[1], i, i + step - 1)
+  for k, raw in ipairs(items) do
+    if string.find(raw, ARGV[1], 1, true) then return {i + k - 1, raw} end
+  end
+  if #items == 0 then return nil end
+  i = i + #items
+end
+return nil
+"""
 
 CHUNK = 5000
 """Messages per `LRANGE`: large enough that 100,000 messages take 20 round trips, small enough that one
@@ -58,6 +78,7 @@ class MessageFinder:
         self.steps = tuple(sorted(priority_steps)) or (0,)
         self.keyprefix = keyprefix
         self.chunk = chunk
+        self._script = None
 
     def bucket_key(self, queue: str, step: int) -> str:
         return self.keyprefix + (f"{queue}{self.sep}{step}" if step else queue)
@@ -82,6 +103,27 @@ class MessageFinder:
         return None
 
     def _scan(self, key: str, length: int, needle: bytes, task_id: str) -> tuple[int, bytes] | None:
+        if self._script is not False:
+            try:
+                return self._scan_in_redis(key, needle, task_id)
+            except redis.exceptions.ResponseError:  # NOSCRIPT/NOPERM: scripting is not allowed here
+                self._script = False
+        return self._scan_here(key, length, needle, task_id)
+
+    def _scan_in_redis(self, key: str, needle: bytes, task_id: str) -> tuple[int, bytes] | None:
+        if self._script is None:
+            self._script = self.client.register_script(FIND_SCRIPT)
+        start = 0
+        while True:
+            hit = self._script(keys=[key], args=[needle, start, self.chunk])
+            if not hit:
+                return None
+            index, raw = int(hit[0]), hit[1]
+            if message_id(loads(raw)) == task_id:
+                return index, raw
+            start = index + 1  # the id was a child's root_id/parent_id: look further
+
+    def _scan_here(self, key: str, length: int, needle: bytes, task_id: str) -> tuple[int, bytes] | None:
         start = 0
         while start < length:
             items = self.client.lrange(key, start, start + self.chunk - 1)
