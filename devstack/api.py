@@ -7,6 +7,7 @@ uses of devstack, besides `devstack.events` and `devstack.errors`.
     stack.services() / header() / usage() / broker_poll() / messages(queue) / status()   # snapshots
     await stack.restart([...]) / stop / start_services / set_solo / requeue; purge(queue); send_input
     await stack.task_events(on_event)          # live Celery task events, until cancelled
+    stack.tasks(state, name) / task(id) / replay(id) / revoke(id) / clear_tasks()   # task history (blocking)
     await stack.shutdown()                     # the control socket, then the stack; idempotent
 
 Value snapshots are plain dataclasses: front-ends never hold an engine object. Methods marked
@@ -14,6 +15,7 @@ Value snapshots are plain dataclasses: front-ends never hold an engine object. M
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,6 +24,7 @@ from .broker import (BrokerPoller, MessageInfo, QueueInfo, QueueInspector, Redis
                      fast_fail_client, redis_stats)
 from .control import ControlServer
 from .engine import Engine
+from .errors import DevstackError
 from .events import State
 from .usage import Usage, UsageMonitor
 
@@ -65,6 +68,8 @@ class Stack:
         self._clients: dict[tuple, object] = {}
         self._usage = UsageMonitor()
         self._poller: BrokerPoller | None = None
+        self._tracker = None  # devstack.tasks.TaskTracker, once the stack started
+        self._tracker_task: asyncio.Task | None = None
 
     @classmethod
     def from_config(cls, config, *, solo: bool = False) -> "Stack":
@@ -85,6 +90,7 @@ class Stack:
     async def start(self, request_shutdown: Callable[[], None]) -> None:
         """Start the stack, then listen on the control socket (`devstack down` calls `request_shutdown`)."""
         await self.engine.start()
+        self._start_tracker()
         self.control = ControlServer(self, request_shutdown)
         await self.control.start()
 
@@ -92,6 +98,7 @@ class Stack:
         if self.control is not None:
             await self.control.close()
             self.control = None
+        await self._stop_tracker()
         await self.engine.shutdown()
         for client in self._clients.values():
             try:
@@ -208,8 +215,73 @@ class Stack:
 
     # ----- live task events ------------------------------------------------------------------------
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
-        """Runs until cancelled."""
+        """Runs until cancelled. Fed by the stack's one event feed (the one the task history records)."""
+        if self._tracker is None:  # not started through `start` (tools, tests): a feed of its own
+            redis_service = self.engine.services.get("redis")
+            if redis_service is not None:  # behind sentinels the master is known only then
+                await redis_service.wait_ready()
+            await TaskEventFeed(self.engine.endpoint.direct_url(1), on_event, db=1).run()
+            return
+        unlisten = self._tracker.listen(on_event)
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            unlisten()
+
+    # ----- task history and per-task commands (blocking) -------------------------------------------
+    def _start_tracker(self) -> None:
+        from .tasks import TaskTracker
+
+        worker = self.engine.services.get("worker")
+        self._tracker = TaskTracker(
+            self.state_dir, self.config.tasks.keep, client_for=self._client, broker_url=self._broker_url,
+            queues=lambda: self._inspector().queue_names(), worker_queues=list(self.config.worker.queues),
+            backend_db=1 if worker is None or "CELERY_RESULT_BACKEND" in worker.spec.env else None)
+        self._tracker_task = asyncio.get_running_loop().create_task(self._run_tracker(), name="task-history")
+
+    async def _run_tracker(self) -> None:
         redis_service = self.engine.services.get("redis")
         if redis_service is not None:  # behind sentinels the master is known only then
             await redis_service.wait_ready()
-        await TaskEventFeed(self.engine.endpoint.direct_url(1), on_event, db=1).run()
+        await self._tracker.run(self.engine.endpoint.direct_url(1))
+
+    async def _stop_tracker(self) -> None:
+        if self._tracker_task is not None:
+            self._tracker_task.cancel()
+            try:
+                await self._tracker_task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._tracker_task = None
+        if self._tracker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._tracker.close)
+            self._tracker = None
+
+    def _broker_url(self) -> str:
+        worker = self.engine.services.get("worker")
+        return self.engine.internal_broker_url(worker.spec.env.get("CELERY_BROKER_URL") if worker else None)
+
+    def _tasks(self):
+        if self._tracker is None:
+            raise DevstackError("the task history is not open yet: the stack is still starting", 1)
+        return self._tracker
+
+    def tasks(self, state: str | None = None, name: str | None = None, limit: int = 100) -> list[dict]:
+        """History rows, newest first (`name`: a substring of the task name)."""
+        tracker = self._tasks()
+        tracker.store.flush()
+        return tracker.history.list(state, name, limit)
+
+    def task(self, task_id: str) -> dict:
+        """One task's history row with `where` (queued/reserved/running/scheduled/done/unknown) and its detail."""
+        return self._tasks().detail(task_id)
+
+    def replay(self, task_id: str, queue: str | None = None) -> dict:
+        """Send the task again (same name, args, kwargs, queue); the new id is in `id`."""
+        return self._tasks().replay(task_id, queue)
+
+    def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
+        return self._tasks().revoke(task_id, terminate, signal)
+
+    def clear_tasks(self) -> int:
+        return self._tasks().clear()

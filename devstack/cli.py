@@ -273,5 +273,128 @@ def down(config_path: Path | None) -> None:
     click.echo("stack stopped")
 
 
+# ----- task history --------------------------------------------------------------------------------
+def _stack_or_none(config_path: Path | None, cmd: str, args: list) -> tuple[Path, object]:
+    """(state dir, the running stack's answer), or (state dir, None) when no stack runs."""
+    from .control import request
+    from .state import is_locked
+
+    state_dir = _state_dir(config_path)
+    if not is_locked(state_dir):
+        return state_dir, None
+    return state_dir, request(state_dir, cmd, args)
+
+
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@main.group(invoke_without_command=True)
+@CONFIG_OPTION
+@click.option("--state", help="Only tasks in this state (received, started, retried, succeeded, failed, revoked).")
+@click.option("--name", help="Only tasks whose name contains this.")
+@click.option("-n", "limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def tasks(ctx, config_path: Path | None, state: str | None, name: str | None, limit: int, as_json: bool) -> None:
+    """List the tasks seen (newest first), from the running stack or, when none runs, the history file."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = config_path
+        return
+    from .tasks import STATES, TaskHistory, store_path
+
+    if state and state not in STATES:
+        raise DevstackError(f"unknown state {state!r}: use one of {', '.join(STATES)}", 2)
+    state_dir, rows = _stack_or_none(config_path, "tasks", [state, name, limit])
+    if rows is None:
+        rows = TaskHistory(store_path(state_dir)).list(state, name, limit)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("no tasks seen yet" + (" matching" if state or name else ""))
+    for row in rows:
+        runtime = f"{float(row['runtime']):.3f}s" if row.get("runtime") else "-"
+        click.echo(f"{row['id'][:8]}  {row['state']:<9} {row.get('name') or '?':<28} {row.get('queue') or '-':<12} "
+                   f"{runtime:>9}  {row.get('hostname') or '-'}")
+
+
+@tasks.command(name="clear")
+@CONFIG_OPTION
+@click.pass_obj
+def tasks_clear(group_config: Path | None, config_path: Path | None) -> None:
+    """Empty the task history."""
+    config_path = config_path or group_config
+    from .tasks import TaskStore, store_path
+
+    state_dir, count = _stack_or_none(config_path, "tasks_clear", [])
+    if count is None:
+        store = TaskStore(store_path(state_dir))
+        count = store.clear()
+        store.close()
+    click.echo(f"forgot {count} task(s)")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def task(config_path: Path | None, task_id: str, as_json: bool) -> None:
+    """One task: its history, and where it is now (queued, reserved, running, scheduled, done or unknown)."""
+    from .tasks import TaskHistory, find_row, offline_answer, store_path
+
+    state_dir, detail = _stack_or_none(config_path, "task", [task_id])
+    if detail is None:
+        row = find_row(TaskHistory(store_path(state_dir)), task_id)
+        answer = offline_answer(row)
+        detail = {**row, "where": answer["where"], "where_detail": answer}
+    if as_json:
+        _echo_json(detail)
+        return
+    click.echo(f"{detail['id']}  {detail.get('name') or '?'}  [{detail.get('state') or '?'}]")
+    click.echo(f"  where: {detail['where_detail']['detail']}")
+    for key in ("args", "kwargs", "queue", "hostname", "pid", "retries", "eta", "runtime", "result", "replay_of"):
+        if detail.get(key) not in (None, ""):
+            click.echo(f"  {key}: {detail[key]}")
+    for state_name, at in (detail.get("times") or {}).items():
+        click.echo(f"  {state_name}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))}")
+    if detail.get("exception"):
+        click.echo(f"  exception: {detail['exception']}")
+    if detail.get("traceback"):
+        click.echo(detail["traceback"].rstrip())
+
+
+def _running_only(config_path: Path | None, cmd: str, args: list):
+    state_dir, result = _stack_or_none(config_path, cmd, args)
+    if result is None:
+        raise DevstackError(f"`devstack {cmd}` needs the running stack (it talks to the broker), and none runs for "
+                            f"{state_dir}. Start it with `devstack up`.", 1)
+    return result
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("task_id")
+@click.option("--queue", help="Send it to this queue (when the original queue is unknown, or to move it).")
+def replay(config_path: Path | None, task_id: str, queue: str | None) -> None:
+    """Send a task again with the same name, args, kwargs and queue; prints the new id."""
+    result = _running_only(config_path, "replay", [task_id, queue])
+    for note in result.get("notes") or []:
+        click.echo(f"devstack: note: {note}", err=True)
+    click.echo(result["id"])
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("task_id")
+@click.option("--terminate", is_flag=True, help="Also stop it if it is running (SIGTERM to its pool process).")
+@click.option("--signal", "sig", type=click.Choice(["TERM", "KILL"]), default="TERM", show_default=True,
+              help="The signal --terminate sends.")
+def revoke(config_path: Path | None, task_id: str, terminate: bool, sig: str) -> None:
+    """Revoke a queued or reserved task (it will not run); --terminate stops a running one."""
+    result = _running_only(config_path, "revoke", [task_id, terminate, sig])
+    click.echo(f"{result['id']}: {result['detail']}")
+
+
 if __name__ == "__main__":
     main()

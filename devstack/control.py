@@ -43,6 +43,8 @@ class ControlServer:
             "status": self._status, "restart": self._restart, "stop": self._stop, "start": self._start,
             "solo": self._solo, "down": self._down, "input": self._input,
             "requeue": self._requeue,
+            "tasks": self._tasks, "task": self._task, "replay": self._replay, "revoke": self._revoke,
+            "tasks_clear": self._tasks_clear,
         }
 
     async def start(self) -> None:
@@ -113,6 +115,26 @@ class ControlServer:
 
     async def _requeue(self, args):
         return await self.stack.requeue()
+
+    async def _blocking(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def _tasks(self, args):
+        state, name, limit = (list(args) + [None, None, 100])[:3]
+        return await self._blocking(self.stack.tasks, state, name, int(limit or 100))
+
+    async def _task(self, args):
+        return await self._blocking(self.stack.task, args[0])
+
+    async def _replay(self, args):
+        return await self._blocking(self.stack.replay, args[0], args[1] if len(args) > 1 else None)
+
+    async def _revoke(self, args):
+        task_id, terminate, signal = (list(args) + [False, "TERM"])[:3]
+        return await self._blocking(self.stack.revoke, task_id, bool(terminate), signal)
+
+    async def _tasks_clear(self, args):
+        return await self._blocking(self.stack.clear_tasks)
 
     async def _down(self, args):
         self.request_shutdown()

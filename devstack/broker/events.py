@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import redis
@@ -32,6 +32,7 @@ class TaskEvent:
     exception: str | None = None
     args: str | None = None
     kwargs: str | None = None
+    fields: dict = field(default_factory=dict, repr=False)  # the raw event (traceback, result, pid, retries...)
 
 
 def event_channel_pattern(db: int = 1, keyprefix: str = "") -> str:
@@ -146,6 +147,7 @@ class TaskEventFeed:
             exception=opt_str("exception"),
             args=opt_str("args"),
             kwargs=opt_str("kwargs"),
+            fields=raw,
         )
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "BeatConfig",
     "ProcessConfig",
     "ReloadConfig",
+    "TasksConfig",
     "BUILTIN_SERVICES",
     "RESERVED_NAMES",
     "TABLES",
@@ -33,7 +34,7 @@ __all__ = [
 
 BUILTIN_SERVICES = ("redis", "api", "worker", "beat")
 RESERVED_NAMES = frozenset(BUILTIN_SERVICES) | {"devstack", "all"}
-TABLES = ("project", "redis", "api", "worker", "beat", "env", "process", "reload")
+TABLES = ("project", "redis", "api", "worker", "beat", "env", "process", "reload", "tasks")
 PROCESS_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 LOGLEVELS = ("debug", "info", "warning", "error", "critical")
 REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
@@ -346,6 +347,12 @@ class ReloadConfig(_Table):
     preload: bool = True
 
 
+class TasksConfig(_Table):
+    """``[tasks]``: the task history kept in ``.devstack/tasks.sqlite3``."""
+
+    keep: int = Field(10_000, ge=1)
+
+
 class Config(_Table):
     """The whole, validated configuration. Build it with :func:`load_config` or :func:`parse_config`."""
 
@@ -360,6 +367,7 @@ class Config(_Table):
     env: dict[str, str] = Field(default_factory=dict)
     process: dict[str, ProcessConfig] = Field(default_factory=dict)
     reload: ReloadConfig
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
 
     _env_vals = field_validator("env", mode="before")(classmethod(lambda cls, v: _env_values(v)))
 

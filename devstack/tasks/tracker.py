@@ -1,0 +1,200 @@
+"""The stack's task tracking, composed in one place: the event feed into the store, the capture of
+each message from `unacked` (for replay), the listeners (the TUI), and the per-task commands."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from devstack.broker import TaskEventFeed, active_queues
+from devstack.broker.layout import as_text, loads
+from devstack.errors import DevstackError
+
+from . import actions
+from .finder import MessageFinder, message_id
+from .store import TaskHistory, TaskStore, store_path
+from .where import WhereLookup
+
+log = logging.getLogger(__name__)
+
+CAPTURE_WINDOW = 2.0
+"""Seconds after its task-received event that a message is still looked for in `unacked`."""
+
+
+class TaskTracker:
+    """`client_for(db)` gives a bytes-returning Redis client on the broker's Redis; `broker_url()` the URL
+    for Celery's control commands; `queues()` every queue known (bindings + config)."""
+
+    def __init__(self, state_dir: Path, keep: int, *, client_for: Callable[[int], object],
+                 broker_url: Callable[[], str], queues: Callable[[], list[str]], worker_queues: list[str],
+                 backend_db: int | None = 1):
+        self.store = TaskStore(store_path(state_dir), keep)
+        self.history = TaskHistory(self.store.path)
+        self.client_for = client_for
+        self.broker_url = broker_url
+        self.queues = queues
+        self.worker_queues = worker_queues
+        self.backend_db = backend_db
+        self._listeners: list[Callable[[object], None]] = []
+        self._capture_ids: dict[str, float] = {}
+        self._capture_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._capture_thread: threading.Thread | None = None
+
+    # ----- the feed ----------------------------------------------------------------------------
+    async def run(self, feed_url: str) -> None:
+        """Record events until cancelled."""
+        self.store.start()
+        self._capture_thread = threading.Thread(target=self._capture_loop, name="devstack-task-capture", daemon=True)
+        self._capture_thread.start()
+        await TaskEventFeed(feed_url, self.on_event, db=1).run()
+
+    def on_event(self, event) -> None:
+        self.store.record(event)
+        if event.kind == "received" and event.uuid:
+            with self._capture_lock:
+                self._capture_ids[event.uuid] = time.monotonic()
+            self._wake.set()
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # one broken front-end must not stop the history
+                log.exception("task listener failed")
+
+    def listen(self, callback: Callable[[object], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def _capture_loop(self) -> None:
+        seen: dict[str, None] = {}  # delivery tags already read (bounded, oldest dropped)
+        while not self._closed.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            with self._capture_lock:
+                now = time.monotonic()
+                for task_id in [i for i, t in self._capture_ids.items() if now - t > CAPTURE_WINDOW]:
+                    del self._capture_ids[task_id]
+                wanted = set(self._capture_ids)
+            if not wanted:
+                continue
+            try:
+                self._capture(wanted, seen)
+            except Exception as exc:  # Redis restarting: the next event retries
+                log.debug("capture: %s", exc)
+            time.sleep(0.02)
+            self._wake.set()  # keep looking while some ids are in their window
+
+    def _capture(self, wanted: set[str], seen: dict[str, None]) -> None:
+        entries = self.client_for(1).hgetall("unacked") or {}
+        for tag, value in entries.items():
+            tag = as_text(tag)
+            if tag in seen:
+                continue
+            seen[tag] = None
+            if len(seen) > 10_000:
+                seen.pop(next(iter(seen)))
+            data = loads(value)
+            if not (isinstance(data, list) and len(data) >= 3):
+                continue
+            task_id = message_id(data[0])
+            if task_id in wanted:
+                self._keep_message(task_id, data[0], as_text(data[2] or ""), as_text(data[1] or ""))
+                with self._capture_lock:
+                    self._capture_ids.pop(task_id, None)
+
+    def _keep_message(self, task_id: str, payload: dict, routing_key: str, exchange: str = "",
+                      queue: str | None = None) -> None:
+        self.store.put({"id": task_id, "body": json.dumps(payload), "routing_key": routing_key or None,
+                        "exchange": exchange or None, "queue": queue or routing_key or None})
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+        if self._capture_thread is not None:
+            self._capture_thread.join(2)
+        self.store.close()
+
+    # ----- commands (blocking) -------------------------------------------------------------------
+    def row(self, task_id: str) -> dict:
+        self.store.flush()
+        return find_row(self.history, task_id)
+
+    def lookup(self) -> WhereLookup:
+        finder = MessageFinder(self.client_for(1))
+        backend = self.client_for(self.backend_db) if self.backend_db is not None else None
+        return WhereLookup(finder, self.queues(), self.worker_queues,
+                           lambda: active_queues(self.broker_url(), timeout=1.0), backend)
+
+    def detail(self, task_id: str) -> dict:
+        """The history row with a `where` answer; unknown ids still get an answer from the broker."""
+        lookup = self.lookup()
+        row = self._ensure_row(task_id, lookup)
+        answer = lookup.answer(row["id"] if row else task_id, row)
+        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer}
+
+    def _ensure_row(self, task_id: str, lookup: WhereLookup) -> dict | None:
+        """The history row, with the message captured from the broker when it is there and was not yet;
+        a full id devstack never saw but the broker holds gets a row from the message's headers."""
+        try:
+            row = self.row(task_id)
+        except DevstackError:
+            if len(task_id) < 36:
+                raise
+            row = None
+        if row is not None and row.get("message_captured"):
+            return row
+        located = lookup.locate(row["id"] if row else task_id)
+        if located is None:
+            return row
+        headers = located.headers
+        self.store.put({"id": row["id"] if row else task_id, "state": None if row else "sent", "state_at": None,
+                        "name": headers.get("task"), "args": headers.get("argsrepr"),
+                        "kwargs": headers.get("kwargsrepr"), "eta": headers.get("eta"),
+                        "parent_id": headers.get("parent_id"), "root_id": headers.get("root_id"),
+                        "body": json.dumps(located.payload), "queue": located.queue, "routing_key": located.queue})
+        return self.row(task_id)
+
+    def replay(self, task_id: str, queue: str | None = None) -> dict:
+        row = self._ensure_row(task_id, self.lookup()) or self.row(task_id)
+        plan = actions.plan_replay(row, self.history.body(row["id"]), queue, self.history.known_queue(row["name"] or ""))
+        new_id = actions.send(plan, self.broker_url())
+        now = time.time()
+        self.store.put({"id": new_id, "state": "sent", "name": plan.name, "args": repr(tuple(plan.args)),
+                        "kwargs": repr(plan.kwargs), "queue": plan.queue, "routing_key": plan.routing_key,
+                        "replay_of": row["id"], "t_sent": now, "state_at": now})
+        self.store.flush()
+        return {"id": new_id, "replay_of": row["id"], "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
+
+    def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
+        """Remove a queued message from its list, and broadcast the revoke for reserved/running ones."""
+        lookup = self.lookup()
+        row = self._ensure_row(task_id, lookup) or self.row(task_id)
+        located = lookup.finder.in_queues(row["id"], lookup.queues)
+        removed = located is not None and lookup.finder.remove(located)
+        actions.revoke(row["id"], self.broker_url(), terminate=terminate, signal=signal)
+        if removed or row.get("state") not in ("succeeded", "failed"):
+            now = time.time()
+            self.store.put({"id": row["id"], "state": "revoked", "t_revoked": now, "state_at": now})
+            self.store.flush()
+        how = "removed from queue " + located.queue if removed else (
+            f"terminated with SIG{signal}" if terminate else "revoked on the live workers")
+        return {"id": row["id"], "removed_from_queue": bool(removed), "terminated": terminate, "detail": how}
+
+    def clear(self) -> int:
+        return self.store.clear()
+
+
+def find_row(history: TaskHistory, task_id: str) -> dict:
+    """The one history row for `task_id` (or a unique prefix of it); DevstackError naming the problem."""
+    rows = history.matches(task_id)
+    if not rows:
+        raise DevstackError(f"no task {task_id!r} in devstack's history ({history.path}). `devstack tasks` lists "
+                            "the ones seen; a full 36-character id is also looked up in the broker.", 1)
+    if len(rows) > 1:
+        raise DevstackError(f"{task_id!r} is the start of several task ids ({', '.join(r['id'] for r in rows)}): "
+                            "give more characters.", 2)
+    return rows[0]

@@ -1,0 +1,104 @@
+"""The task history and per-task commands (`devstack tasks/task/replay/revoke`) against a real stack:
+devstack up --no-tui with Redis, the demo's Flask API and a Celery worker."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.functional.test_cli import run_cli, stack, wait_for  # noqa: F401  (stack: the fixture)
+from tests.stack import write_demo_config
+
+pytestmark = pytest.mark.functional
+
+
+def task_json(s, task_id: str) -> dict:
+    res = s.cli("task", task_id, "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def wait_where(s, task_id: str, where: str, timeout: float = 30, **fields) -> dict:
+    def check():
+        detail = task_json(s, task_id)
+        return detail if detail["where"] == where and all(detail.get(k) == v for k, v in fields.items()) else None
+
+    return wait_for(check, timeout, interval=0.3, what=f"{task_id} {where} {fields}")
+
+
+def send_task(tmp_path, settings, name: str, args, queue: str) -> str:
+    """Publish a task as an app would, with a bare Celery app (the demo's routing is not used)."""
+    from celery import Celery
+
+    password = (tmp_path / ".devstack" / "redis.password").read_text().strip()
+    app = Celery("sender", broker=f"redis://:{password}@127.0.0.1:{settings['redis']['port']}/1",
+                 set_as_current=False)
+    try:
+        return app.send_task(name, args=args, queue=queue).id
+    finally:
+        app.close()
+
+
+def test_failed_task_replay_revoke_where_and_history_across_restarts(stack, tmp_path):
+    config = write_demo_config(tmp_path)
+    s = stack(config)
+    s.wait_ready()
+
+    # a failed task: its traceback is in the detail
+    failed = s.api("/tasks/fail?message=kaboom")["id"]
+    detail = wait_where(s, failed, "done", state="failed")
+    assert "ValueError: kaboom" in detail["traceback"], detail
+    assert detail["name"] == "demo.fail" and detail["args"] == "('kaboom',)"
+
+    # worker stopped: queued, and a revoked queued task never runs
+    assert s.cli("stop", "worker").returncode == 0
+    wait_for(lambda: s.status()["services"]["worker"]["state"] == "stopped", 30, what="worker stopped")
+    added = s.api("/tasks/add?x=20&y=22")["id"]
+    doomed = s.api("/tasks/add?x=3&y=4")["id"]
+    queued = task_json(s, added)
+    assert queued["where"] == "queued" and queued["where_detail"]["queue"] == "celery", queued
+    behind = task_json(s, doomed)["where_detail"]  # beat's demo.tick may queue up too: positions are relative
+    assert behind["position"] == queued["where_detail"]["position"] + 1 and behind["total"] >= 2, behind
+    assert f"position {behind['position']} of {behind['total']}" in behind["detail"]
+    res = s.cli("revoke", doomed)
+    assert res.returncode == 0, res.stderr
+    assert "removed from queue celery" in res.stdout
+    assert s.cli("start", "worker").returncode == 0
+    wait_where(s, added, "done", state="succeeded")
+    time.sleep(2)  # time enough for the doomed task to run, were it still queued
+    gone = task_json(s, doomed)
+    assert gone["state"] == "revoked" and "succeeded" not in gone["times"], gone
+
+    # replay: same task and args again, under a new id linked to the old one; its result is seen
+    res = s.cli("replay", added[:8])
+    assert res.returncode == 0, res.stderr
+    assert "rebuilt" not in res.stderr  # the message was captured while it was queued: an exact replay
+    new_id = res.stdout.strip()
+    assert new_id != added and len(new_id) == 36
+    again = wait_where(s, new_id, "done", state="succeeded")
+    assert again["result"] == "42" and again["args"] == "(20, 22)" and again["replay_of"] == added
+    assert again["queue"] == "celery"
+
+    # a queue no worker consumes: unknown, naming the queue and the worker's -Q
+    orphan = send_task(tmp_path, s.settings, "demo.add", (1, 1), "nobody")
+    lost = task_json(s, orphan)
+    assert lost["where"] == "unknown" and lost["where_detail"]["reason"] == "no-consumer", lost
+    assert "no worker consumes nobody" in lost["where_detail"]["detail"]
+    assert "-Q celery,dataset,generation,mail" in lost["where_detail"]["detail"]
+
+    # the history survives devstack's stop (read from the file) and its restart
+    s.stop()
+    offline = json.loads(run_cli("task", failed, "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert offline["where"] == "done" and "ValueError: kaboom" in offline["traceback"]
+    s2 = stack(config)
+    s2.wait_ready()
+    res = s2.cli("tasks", "--state", "failed", "--json")
+    assert res.returncode == 0, res.stderr
+    assert failed in [row["id"] for row in json.loads(res.stdout)]
+    listing = s2.cli("tasks").stdout
+    assert added[:8] in listing and new_id[:8] in listing
+
+    # and `tasks clear` empties it
+    assert s2.cli("tasks", "clear").returncode == 0
+    assert json.loads(s2.cli("tasks", "--json").stdout) == []
