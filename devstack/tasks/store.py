@@ -6,7 +6,6 @@ waits on the disk. Readers open their own connection (WAL mode: reading never bl
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.functional.test_cli import run_cli, stack, wait_for  # noqa: F401  (stack: the fixture)
+from tests.functional.test_cli import run_cli, stack  # noqa: F401  (stack: the fixture)
+from tests.waiting import wait_until
 from tests.stack import write_demo_config
 
 pytestmark = pytest.mark.functional
@@ -24,7 +25,7 @@ def wait_where(s, task_id: str, where: str, timeout: float = 30, **fields) -> di
         detail = task_json(s, task_id)
         return detail if detail["where"] == where and all(detail.get(k) == v for k, v in fields.items()) else None
 
-    return wait_for(check, timeout, interval=0.3, what=f"{task_id} {where} {fields}")
+    return wait_until(check, timeout, f"{task_id} {where} {fields}", interval=0.3)
 
 
 def send_task(tmp_path, settings, name: str, args, queue: str) -> str:
@@ -53,7 +54,7 @@ def test_failed_task_replay_revoke_where_and_history_across_restarts(stack, tmp_
 
     # worker stopped: queued, and a revoked queued task never runs
     assert s.cli("stop", "worker").returncode == 0
-    wait_for(lambda: s.status()["services"]["worker"]["state"] == "stopped", 30, what="worker stopped")
+    wait_until(lambda: s.status()["services"]["worker"]["state"] == "stopped", 30, "worker stopped")
     added = s.api("/tasks/add?x=20&y=22")["id"]
     doomed = s.api("/tasks/add?x=3&y=4")["id"]
     queued = task_json(s, added)
