@@ -24,13 +24,17 @@
 
 Usage: python bench/tui_bench.py [--seconds 10] [--idle 60] [--no-write] [--without NAME,...]
        python bench/tui_bench.py --overrides 3 [--idle 30] [--parallel 4]
-Writes the figures into docs/benchmarks.md under "## TUI" (or "## TUI: Textual overrides"), that section only.
+Writes the figures into docs/benchmarks.md under "## TUI" (that section only). `--overrides` prints its table
+and writes it as JSON beside the run's files; docs/benchmarks.md "TUI: Textual overrides" is written by hand
+from it (with the decisions).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import fcntl
+import itertools
+import json
 import os
 import platform
 import pty
@@ -564,10 +568,10 @@ def render(args, tui: dict, headless: dict, honcho: dict, idle_t: dict, idle_h: 
     return "\n".join(lines)
 
 
-def write_section(text: str, heading: str = "## TUI") -> None:
+def write_section(text: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(r"^## TUI\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(doc):
         doc = pattern.sub(lambda _: text + "\n", doc)
     else:
@@ -581,7 +585,7 @@ KEEP_AT = 0.05
 
 
 def overrides_matrix(args, base: Path) -> None:
-    runs = iter(range(10**6))
+    runs = itertools.count()
 
     def measure(without: tuple[str, ...]) -> dict:
         return idle_tui(demo_folder(base, f"idle-{next(runs)}"), args.idle, without)
@@ -590,10 +594,8 @@ def overrides_matrix(args, base: Path) -> None:
               f"--parallel {args.parallel}"
     text = tui_overrides.render_matrix(results, command, (LOAD_BEFORE, os.getloadavg()[0]), KEEP_AT)
     print(text)
-    (base / "overrides.json").write_text(__import__("json").dumps(results, default=str))
-    if not args.no_write:
-        write_section(text, "## TUI: Textual overrides")
-        print("wrote docs/benchmarks.md (## TUI: Textual overrides)")
+    (base / "overrides.json").write_text(json.dumps(results, default=str))
+    print(f"wrote {base / 'overrides.json'}")
 
 
 def main() -> None:

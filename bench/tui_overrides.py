@@ -119,8 +119,6 @@ def render_matrix(results: dict[str, list[dict]], command: str, load: tuple[floa
     base_first = statistics.median(first["all on"]) if first["all on"] else float("nan")
     loaded = max(load) > 0.5
     lines = [
-        "## TUI: Textual overrides",
-        "",
         f"Command: `{command}` (from the repository root; measured {time.strftime('%Y-%m-%d')}, "
         f"load average {load[0]:.2f} before and {load[1]:.2f} after the runs"
         + ("; **taken under load**: other engineers' tests ran on the same 2 cores" if loaded else "") + ").",
