@@ -16,19 +16,24 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 
 OVERRIDES: dict[str, str] = {
+    "log-layout": "`ProcessLog`: new lines update the scrollbars in place instead of a screen layout "
+                  "(`Log._update_size`, `_update_maximum_width`, `refresh`, `_scroll_update`)",
     "log-line-cache": "`ProcessLog._render_line_strip`: rendered lines kept in `Log._render_line_cache`",
     "datatable-cache": "`CellUpdates.update_cell`: drops one cell's entries from `DataTable`'s private caches",
+    "kept-lines": "`KeptLines`: the Redis figures' rendered lines kept by their text (re-implements `Static`)",
     "style-pass": "`StyleOncePerPass`: `rich_style` computed once per `render_lines` pass (Log, DataTable)",
+    "quiet-driver": "`QuietLinuxDriver`: an input thread that sleeps while nothing is typed",
     "fast-sparkline": "`FastSparkline`: the one-line sparkline's strip built directly",
 }
-"""Switch name -> the override it turns off (the overrides still in the TUI; docs/benchmarks.md lists the
-ones measured and removed)."""
+"""Switch name -> the override it turns off."""
 
 # What each switch removes: (module, class, attributes defined on that class). With them gone the class
 # inherits Textual's own methods, i.e. the TUI runs as with the plain widget.
 _REMOVES = {
+    "log-layout": ("tui.logs", "ProcessLog", ("write_lines", "_update_size", "_update_maximum_width", "refresh")),
     "log-line-cache": ("tui.logs", "ProcessLog", ("_render_line_strip",)),
     "datatable-cache": ("tui.processes", "CellUpdates", ("update_cell",)),
+    "kept-lines": ("tui.redis_panel", "KeptLines", ("render_line", "update")),
     "style-pass": ("tui.style_pass", "StyleOncePerPass", ("render_lines", "rich_style")),
     "fast-sparkline": ("tui.sparkline", "FastSparkline", ("render_line",)),
 }
@@ -47,6 +52,15 @@ def without(names) -> None:
     import importlib
 
     for name in names:
+        if name == "quiet-driver":
+            try:
+                driver = importlib.import_module("tui.driver")
+            except ImportError:  # already gone: nothing to turn off
+                continue
+            driver.compatible = lambda: False
+            continue
+        if name not in _REMOVES:
+            continue
         module, cls_name, attributes = _REMOVES[name]
         try:
             cls = getattr(importlib.import_module(module), cls_name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
@@ -33,18 +34,48 @@ class SearchHighlighter(Highlighter):
 
 
 class ProcessLog(StyleOncePerPass, Log):
-    """A bounded, plain-text log of one process (or of all of them), whose rendered lines are kept."""
+    """A bounded, plain-text log of one process (or of all of them).
+
+    New lines change only the log's virtual (scrollable) size, never its size on screen: the scrollbars are
+    updated in place instead of laying out the whole screen (`Log` asks for a layout on every write: ~10 ms
+    for each idle log line, several times what a whole frame of the idle screen costs). A scrollbar
+    appearing or disappearing still lays out, as it changes the log's content width."""
 
     DEFAULT_CSS = """
     ProcessLog { height: 1fr; border: none; }
     """
 
+    SIZE_INLINE = 64
+    """Batches up to this many lines are measured on the loop; larger ones in `Log`'s thread worker (a
+    worker and its call back cost more than measuring a few lines)."""
+
+    _sizing = False
+
+    def write_lines(self, lines, scroll_end=None):
+        self._sizing = True
+        try:
+            return super().write_lines(lines, scroll_end)
+        finally:
+            self._sizing = False
+
+    def _update_size(self, updates: int, lines: list[str]):
+        if len(lines) > self.SIZE_INLINE or not hasattr(self, "_update_maximum_width"):
+            return super()._update_size(updates, lines)
+        if lines:
+            self._update_maximum_width(updates, max(cell_len(self._process_line(line)) for line in lines))
+
+    def _update_maximum_width(self, updates: int, size: int) -> None:
+        sizing, self._sizing = self._sizing, True
+        try:
+            super()._update_maximum_width(updates, size)
+        finally:
+            self._sizing = sizing
+
     def _render_line_strip(self, y: int, rich_style):
         """`Log` keeps a cache of rendered lines but (Textual 8.2) stores into it only while text is selected
         (an inverted test), so every repaint ran every visible line through Rich again: with the log
         following, one new line repainted ~44. Stored here when nothing is selected; `Log` already drops
-        entries when a line changes, is pruned or cleared, on a style change and on a selection.
-        (Private `Log` API, kept because it saves idle CPU: docs/benchmarks.md, "TUI: Textual overrides".)"""
+        entries when a line changes, is pruned or cleared, on a style change and on a selection."""
         if self.text_selection is not None:
             return super()._render_line_strip(y, rich_style)
         line = self._render_line_cache.get(y)
@@ -52,6 +83,18 @@ class ProcessLog(StyleOncePerPass, Log):
             line = super()._render_line_strip(y, rich_style)
             self._render_line_cache[y] = line
         return line
+
+    def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        if layout and self._sizing and not recompose and hasattr(self, "_scroll_update"):
+            # What a layout would do for a scroll view whose size is unchanged: scrollbar visibility, size
+            # and position. Showing or hiding one sets a layout reactive, which lays out by itself.
+            self._sizing = False
+            try:
+                self._scroll_update(self.virtual_size)
+            finally:
+                self._sizing = True
+            layout = False
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
 
 def pane_id(name: str) -> str:

@@ -1,8 +1,10 @@
 """The idle-CPU shortcuts draw exactly what Textual's own widgets draw.
 
-`FastSparkline` builds its strip itself, `ProcessLog` keeps rendered lines (search highlights included) in
-`Log`'s line cache and `CellUpdates` (the process list, the queues) re-renders only the row a cell changed
-in: each is compared, output for output, with the Textual widget or method it replaces.
+`FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout (and
+keeps rendered lines, search highlights included, in `Log`'s line cache) and
+`CellUpdates` (the process list, the queues) re-renders only the row a cell changed in, `KeptLines` (the
+Redis figures) keeps rendered lines by their text: each is
+compared, output for output, with the Textual widget or method it replaces.
 """
 from __future__ import annotations
 
@@ -11,11 +13,15 @@ import re
 
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.screen import Screen
 from rich.text import Text
-from textual.widgets import DataTable, Log, Sparkline
+from textual.widgets import DataTable, Log, Sparkline, Static
+
+from devstack.broker import RedisStats
 
 from tui.logs import ProcessLog, SearchHighlighter
 from tui.processes import CellUpdates as ProcessTableBase
+from tui.redis_panel import KeptLines, stats_text
 from tui.sparkline import FastSparkline
 
 
@@ -68,49 +74,66 @@ def log_app(cls):
     return LogApp()
 
 
-async def log_screens(cls) -> list[str]:
-    """Screenshots of a log taking lines (scrollbar appearing, a wider line, scrolled up, searched, cleared,
-    a batch over max_lines)."""
-    app = log_app(cls)
-    shots = []
-    async with app.run_test(size=(60, 12)) as pilot:
-        log = app.query_one("#log")
-        await pilot.pause()
-        for i in range(30):
-            log.write_lines([f"line {i} " + "x" * (70 if i == 25 else i % 7)])
+async def log_screens(cls) -> tuple[list[str], int]:
+    """Screenshots of a log taking lines (scrollbar appearing, a wider line, scrolled up, cleared, a batch
+    over max_lines), and how many screen layouts the writes caused."""
+    layouts = 0
+    original = Screen._refresh_layout
+
+    def counting(self, *args, **kwargs):
+        nonlocal layouts
+        if self._layout_required:
+            layouts += 1
+        return original(self, *args, **kwargs)
+
+    Screen._refresh_layout = counting
+    try:
+        app = log_app(cls)
+        shots = []
+        async with app.run_test(size=(60, 12)) as pilot:
+            log = app.query_one("#log")
             await pilot.pause()
-            if i in (3, 10, 11, 12, 20, 25, 29):
-                shots.append(app.export_screenshot())
-        log.scroll_home(animate=False)
-        await pilot.pause()
-        log.write_lines(["while scrolled up"])
-        await pilot.pause()
-        shots.append(app.export_screenshot())
-        for term in ("line 1", "x", None):  # what LogView.set_term does to a pane
-            log.highlighter.pattern = re.compile(re.escape(term)) if term else None
-            log._render_line_cache.clear()
-            log.refresh()
+            layouts = 0
+            for i in range(30):
+                log.write_lines([f"line {i} " + "x" * (70 if i == 25 else i % 7)])
+                await pilot.pause()
+                if i in (3, 10, 11, 12, 20, 25, 29):
+                    shots.append(app.export_screenshot())
+            writes_layouts = layouts
+            log.scroll_home(animate=False)
+            await pilot.pause()
+            log.write_lines(["while scrolled up"])
             await pilot.pause()
             shots.append(app.export_screenshot())
-        log.clear()
-        await pilot.pause()
-        shots.append(app.export_screenshot())
-        log.write_lines([f"again {i}" for i in range(3)])
-        await pilot.pause()
-        shots.append(app.export_screenshot())
-        log.write_lines([f"batch {i}" for i in range(200)])  # over max_lines, and measured in a worker
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        shots.append(app.export_screenshot())
-    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots]
+            for term in ("line 1", "x", None):  # what LogView.set_term does to a pane
+                log.highlighter.pattern = re.compile(re.escape(term)) if term else None
+                log._render_line_cache.clear()
+                log.refresh()
+                await pilot.pause()
+                shots.append(app.export_screenshot())
+            log.clear()
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            log.write_lines([f"again {i}" for i in range(3)])
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            log.write_lines([f"batch {i}" for i in range(200)])  # over max_lines, and measured in a worker
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+        return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], writes_layouts
+    finally:
+        Screen._refresh_layout = original
 
 
-async def test_process_log_looks_like_log():
-    expected = await log_screens(Log)
-    got = await log_screens(ProcessLog)
+async def test_process_log_looks_like_log_without_screen_layouts():
+    expected, log_layouts = await log_screens(Log)
+    got, process_log_layouts = await log_screens(ProcessLog)
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(expected, got)):
         assert a == b, f"screenshot {i} differs"
+    assert log_layouts >= 20  # Textual's Log lays the screen out on every write
+    assert process_log_layouts <= 3  # only when a scrollbar appears
 
 
 class Tables(App):
@@ -158,3 +181,41 @@ async def test_cell_updates_render_like_datatable():
     assert len(got) == len(expected)
     for i, (a, b) in enumerate(zip(expected, got)):
         assert a == b, f"screenshot {i} differs"
+
+
+class StatsApp(App):
+    CSS = "Static { padding: 0 1; } #narrow-a, #narrow-b { width: 30; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static(stats_text(None), id="static")
+        yield KeptLines(stats_text(None), id="kept")
+        yield Static(stats_text(None), id="narrow-a")
+        yield KeptLines(stats_text(None), id="narrow-b")
+
+
+async def test_kept_lines_render_like_static():
+    rnd = random.Random(5)
+    app = StatsApp()
+    async with app.run_test(size=(70, 30)) as pilot:
+        pairs = [(app.query_one("#static"), app.query_one("#kept")),
+                 (app.query_one("#narrow-a"), app.query_one("#narrow-b"))]
+        for step in range(60):
+            if step % 13 == 5:
+                stats = RedisStats(ok=False, error="connection refused" + " (and a long reason)" * (step % 3))
+            elif step % 17 == 0:
+                stats = None
+            else:
+                stats = RedisStats(ok=True, latency_ms=rnd.choice([0.2, 0.3, 0.4]), version="7.2.4",
+                                   uptime_s=rnd.choice([59, 125]), used_memory=1_200_000, peak_memory=1_500_000,
+                                   clients=rnd.randint(8, 10), ops_per_sec=rnd.randint(5, 30),
+                                   keys_per_db={0: 3, 1: rnd.choice([12, 13])})
+            text = stats_text(stats)
+            for static, kept in pairs:
+                static.update(text)
+                kept.update(text)
+            await pilot.pause()
+            for static, kept in pairs:
+                assert static.size == kept.size
+                region = Region(0, 0, static.size.width, static.size.height)
+                assert [list(s) for s in kept.render_lines(region)] == \
+                    [list(s) for s in static.render_lines(region)], (step, static.id)
