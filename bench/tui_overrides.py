@@ -22,10 +22,10 @@ OVERRIDES: dict[str, str] = {
     "datatable-cache": "`CellUpdates.update_cell`: drops one cell's entries from `DataTable`'s private caches",
     "kept-lines": "`KeptLines`: the Redis figures' rendered lines kept by their text (re-implements `Static`)",
     "style-pass": "`StyleOncePerPass`: `rich_style` computed once per `render_lines` pass (Log, DataTable)",
-    "quiet-driver": "`QuietLinuxDriver`: an input thread that sleeps while nothing is typed",
     "fast-sparkline": "`FastSparkline`: the one-line sparkline's strip built directly",
 }
-"""Switch name -> the override it turns off."""
+"""Switch name -> the override it turns off (the ones still in the TUI; docs/benchmarks.md also lists
+the input driver, measured and removed)."""
 
 # What each switch removes: (module, class, attributes defined on that class). With them gone the class
 # inherits Textual's own methods, i.e. the TUI runs as with the plain widget.
@@ -52,15 +52,6 @@ def without(names) -> None:
     import importlib
 
     for name in names:
-        if name == "quiet-driver":
-            try:
-                driver = importlib.import_module("tui.driver")
-            except ImportError:  # already gone: nothing to turn off
-                continue
-            driver.compatible = lambda: False
-            continue
-        if name not in _REMOVES:
-            continue
         module, cls_name, attributes = _REMOVES[name]
         try:
             cls = getattr(importlib.import_module(module), cls_name)
