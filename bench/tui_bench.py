@@ -2,7 +2,7 @@
 
 (a) Flood. Four child processes each print short numbered lines as fast as they can for --seconds, then
     print `FLOOD-END <name> <count>` and sleep. The same children run under, in one run:
-      - the TUI, headless: `DevstackApp(EngineSource(Engine(config))).run_test()` in this process, the
+      - the TUI, headless: `DevstackApp(Stack.from_config(config)).run_test()` in this process, the
         real engine and supervisor (Redis too); lines that reached the Log widgets are counted by
         wrapping `ProcessLog.write_lines`; every 0.25 s a key is pressed with the Pilot (alternately
         `down`/`up` on the process list, which switches the log pane, and `c`, which clears it) and the
@@ -19,14 +19,22 @@
     is sampled with psutil: CPU time over the window and RSS every second. Once with the TUI on a
     pseudo-terminal (TERM=xterm-256color, 160x48), once with `--no-tui` (stdout to /dev/null).
 
-Usage: python bench/tui_bench.py [--seconds 10] [--idle 60] [--no-write]
-Writes the figures into docs/benchmarks.md under "## TUI" (that section only).
+(c) Overrides of Textual internals (`--overrides`): (b)'s TUI run for every configuration of
+    bench/tui_overrides.py (all on, all off, each off alone), several rounds interleaved.
+
+Usage: python bench/tui_bench.py [--seconds 10] [--idle 60] [--no-write] [--without NAME,...]
+       python bench/tui_bench.py --overrides 3 [--idle 30] [--parallel 4]
+Writes the figures into docs/benchmarks.md under "## TUI" (that section only). `--overrides` prints its table
+and writes it as JSON beside the run's files; docs/benchmarks.md "TUI: Textual overrides" is written by hand
+from it (with the decisions).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import fcntl
+import itertools
+import json
 import os
 import platform
 import pty
@@ -49,6 +57,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import tui_overrides  # noqa: E402  (beside this script)
 
 BIN = Path(sys.executable).parent
 DEVSTACK = str(BIN / "devstack")
@@ -157,17 +167,18 @@ def log_file_counts(folder: Path) -> tuple[dict[str, int], bool]:
 
 
 # ----- (a) flood through the TUI, headless -------------------------------------------------------------
-async def flood_tui(folder: Path, seconds: float) -> dict:
+async def flood_tui(folder: Path, seconds: float, without: tuple[str, ...] = ()) -> dict:
+    from devstack.api import Stack
     from devstack.config import load_config
-    from devstack.engine import Engine
     from textual import events
 
     from tui import logs as logs_module
     from tui.app import DevstackApp
-    from tui.source import EngineSource
 
-    engine = Engine(load_config(folder / "devstack.toml"))
-    app = DevstackApp(EngineSource(engine))
+    tui_overrides.without(without)
+    stack = Stack.from_config(load_config(folder / "devstack.toml"))
+    engine = stack.engine
+    app = DevstackApp(stack)
     displayed: Counter[str] = Counter()
     printed: dict[str, int] = {}
     effect: dict[str, float] = {}
@@ -332,7 +343,7 @@ def flood_subprocess(folder: Path, argv: list[str], seconds: float, sample_pid_o
 
 
 # ----- (b) idle -----------------------------------------------------------------------------------------
-def wait_demo_ready(folder: Path, alive, timeout: float = 60) -> None:
+def wait_demo_ready(folder: Path, alive, timeout: float = 120) -> None:
     import tomllib
 
     api = f"http://127.0.0.1:{tomllib.loads((folder / 'devstack.toml').read_text())['api']['port']}/"
@@ -386,14 +397,15 @@ def measure_idle(pid: int, seconds: float) -> dict:
     return steady
 
 
-def idle_tui(folder: Path, seconds: float) -> dict:
+def idle_tui(folder: Path, seconds: float, without: tuple[str, ...] = ()) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "FLASK_APP"}
     env.update(TERM="xterm-256color", COLUMNS="160", LINES="48")
     pid, fd = pty.fork()
     if pid == 0:
         try:
             os.chdir(folder)
-            os.execve(DEVSTACK, [DEVSTACK, "up", "--config", str(folder / "devstack.toml")], env)
+            argv = tui_overrides.devstack_argv(without, ["up", "--config", str(folder / "devstack.toml")])
+            os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
@@ -568,6 +580,22 @@ def write_section(text: str) -> None:
 
 
 LOAD_BEFORE = os.getloadavg()[0]
+KEEP_AT = 0.05
+"""Least idle CPU (% of one core) an override of Textual internals must save to be kept."""
+
+
+def overrides_matrix(args, base: Path) -> None:
+    runs = itertools.count()
+
+    def measure(without: tuple[str, ...]) -> dict:
+        return idle_tui(demo_folder(base, f"idle-{next(runs)}"), args.idle, without)
+    results = tui_overrides.run_matrix(measure, args.overrides, args.parallel)
+    command = f".venv/bin/python bench/tui_bench.py --overrides {args.overrides} --idle {args.idle:g} " \
+              f"--parallel {args.parallel}"
+    text = tui_overrides.render_matrix(results, command, (LOAD_BEFORE, os.getloadavg()[0]), KEEP_AT)
+    print(text)
+    (base / "overrides.json").write_text(json.dumps(results, default=str))
+    print(f"wrote {base / 'overrides.json'}")
 
 
 def main() -> None:
@@ -576,12 +604,19 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0, help="idle measurement window")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
     parser.add_argument("--only", choices=["flood", "idle"], help="run one half (figures are not written)")
+    parser.add_argument("--without", type=tui_overrides.parse, default=(),
+                        help=f"overrides of Textual internals to turn off: {','.join(tui_overrides.OVERRIDES)}")
+    parser.add_argument("--overrides", type=int, metavar="ROUNDS",
+                        help="idle TUI CPU with all overrides on, all off and each off alone, ROUNDS times")
+    parser.add_argument("--parallel", type=int, default=4, help="stacks at a time for --overrides")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="devstack-tui-bench-"))
     print(f"working in {base}", flush=True)
+    if args.overrides:
+        return overrides_matrix(args, base)
     tui = headless = honcho = idle_t = idle_h = None
     if args.only != "idle":
-        tui = asyncio.run(flood_tui(flood_folder(base, "tui", args.seconds), args.seconds))
+        tui = asyncio.run(flood_tui(flood_folder(base, "tui", args.seconds), args.seconds, args.without))
         print("TUI flood:", {k: v for k, v in tui.items() if k != "per_child"}, flush=True)
         folder = flood_folder(base, "headless", args.seconds)
         headless = flood_subprocess(folder, [DEVSTACK, "up", "--no-tui", "--config", str(folder / "devstack.toml")],
@@ -591,7 +626,7 @@ def main() -> None:
         honcho = flood_subprocess(folder, [HONCHO, "start", "-f", str(folder / "Procfile")], args.seconds)
         print("honcho flood:", honcho, flush=True)
     if args.only != "flood":
-        idle_t = idle_tui(demo_folder(base, "idle-tui"), args.idle)
+        idle_t = idle_tui(demo_folder(base, "idle-tui"), args.idle, args.without)
         print("TUI idle:", idle_t, flush=True)
         idle_h = idle_headless(demo_folder(base, "idle-headless"), args.idle)
         print("--no-tui idle:", idle_h, flush=True)

@@ -107,17 +107,6 @@ class DevstackApp(App[int]):
                 yield TaskFeed(id="tasks")
         yield Footer(compact=True)
 
-    def get_driver_class(self):
-        """Textual's Linux driver, with an input thread that does not wake ten times a second (tui/driver.py)."""
-        driver_class = super().get_driver_class()
-        if sys.platform.startswith("linux") and not os.environ.get("TEXTUAL_DRIVER"):
-            from textual.drivers.linux_driver import LinuxDriver
-
-            from . import driver
-            if driver_class is LinuxDriver and driver.compatible():
-                return driver.QuietLinuxDriver
-        return driver_class
-
     def on_mount(self) -> None:
         # Kept as attributes: timers and engine callbacks may still fire while the DOM is torn down.
         self.logs = self.query_one(LogView)

@@ -9,13 +9,23 @@ two points are left to Textual.
 """
 from __future__ import annotations
 
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
-from textual.renderables._blend_colors import blend_colors
 from textual.strip import Strip
 from textual.widgets import Sparkline
 
 BARS = "▁▂▃▄▅▆▇█"
+
+
+def blend(color1: Color, color2: Color, ratio: float) -> Color:
+    """The colour `ratio` of the way from `color1` to `color2` in RGB, as Textual's `Sparkline` blends its bars
+    (its helper is private, so the same arithmetic is written here against Rich's public `Color`)."""
+    if color1.triplet is None or color2.triplet is None:
+        return color2
+    r1, g1, b1 = color1.triplet
+    r2, g2, b2 = color2.triplet
+    return Color.from_rgb(r1 + (r2 - r1) * ratio, g1 + (g2 - g1) * ratio, b1 + (b2 - b1) * ratio)
 
 
 def bar_levels(data: list[float], width: int, summary=max) -> list[tuple[int, float]]:
@@ -69,7 +79,7 @@ class FastSparkline(Sparkline):
         for index, ratio in bar_levels(list(data), width, self.summary_function):
             style = styles.get(ratio)
             if style is None:
-                style = styles[ratio] = base_style + Style.from_color(blend_colors(colors[0], colors[1], ratio))
+                style = styles[ratio] = base_style + Style.from_color(blend(colors[0], colors[1], ratio))
             segments.append(Segment(BARS[index], style))
         # Runs of one colour in one segment: the terminal gets one escape sequence per run, not per bar.
         self._strip_key, self._strip = key, Strip(segments, width).simplify()
