@@ -34,6 +34,7 @@ from .screens.messages import QueueMessagesScreen
 from .screens.purge import confirm_purge
 from .screens.rdb import RDB_ENDED, RdbOffer, RdbScreen, parse_rdb
 from .screens.stopping import StoppingScreen
+from .screens.task import TaskScreen
 from .source import Source
 from .tasks import TaskFeed
 
@@ -284,6 +285,8 @@ class DevstackApp(App[int]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, QueuesPanel):
             self.push_screen(QueueMessagesScreen(self.source, str(event.row_key.value)))
+        elif isinstance(event.data_table, TaskFeed):
+            self.push_screen(TaskScreen(self.source, str(event.row_key.value)))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if not isinstance(event.input, DebugInput):

@@ -47,3 +47,10 @@ class Source(Protocol):
 
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
         """Runs until cancelled."""
+
+    def task(self, task_id: str) -> dict:
+        """Blocking: the task's history row with `where` and `where_detail`."""
+    def replay(self, task_id: str, queue: str | None = None) -> dict:
+        """Blocking: the task sent again; the new id in `id`."""
+    def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
+        """Blocking."""

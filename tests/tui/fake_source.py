@@ -37,6 +37,8 @@ EVENTS = [
     TaskEvent("failed", "bbbbbbbb-2", "demo.fail", "worker@demo", T0 + 2, exception="ValueError('boom')"),
 ]
 
+TRACEBACK = 'Traceback (most recent call last):\n  File "/app/tasks.py", line 12, in fail\nValueError: boom'
+
 
 class FakeSource:
     poll_seconds = 3600.0  # one poll: the sparkline does not grow while the snapshot is taken
@@ -51,6 +53,8 @@ class FakeSource:
         self.requeue_calls = 0
         self.requeue_count = 3
         self.requeue_error: Exception | None = None
+        self.replayed: list[str] = []
+        self.revoked: list[tuple[str, bool, str]] = []
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -116,6 +120,22 @@ class FakeSource:
         for event in EVENTS:
             on_event(event)
         await asyncio.Event().wait()
+
+    def task(self, task_id: str) -> dict:
+        event = next(e for e in EVENTS if e.uuid == task_id and e.kind != "received")
+        return {"id": task_id, "name": event.name, "state": event.kind, "hostname": event.hostname,
+                "args": "(1, 2)", "kwargs": "{}", "queue": "celery", "runtime": event.runtime,
+                "exception": event.exception, "t_received": T0, f"t_{event.kind}": event.timestamp,
+                "traceback": TRACEBACK if event.kind == "failed" else None,
+                "where": "done", "where_detail": {"detail": f"done: {event.kind}"}}
+
+    def replay(self, task_id: str, queue: str | None = None) -> dict:
+        self.replayed.append(task_id)
+        return {"id": "cccccccc-3", "replay_of": task_id}
+
+    def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
+        self.revoked.append((task_id, terminate, signal))
+        return {"id": task_id, "revoked": True}
 
     def now(self) -> float:
         return T0

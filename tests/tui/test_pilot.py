@@ -128,7 +128,8 @@ async def test_task_feed_and_redis_panel(tmp_path):
             return any(e.kind == kind and e.name == name for e in feed.events)
         await wait_until_async(lambda: seen("succeeded", "demo.add") and seen("failed", "demo.fail"), 20,
                                "a succeeded and a failed task in the feed")
-        await wait_until_async(lambda: "kaput" in str(feed.render()), 2, "the exception on screen")
+        await wait_until_async(lambda: "kaput" in app.export_screenshot(), 2, "the exception on screen")
+        assert feed.row_count == len({e.uuid for e in feed.events})  # one row per task, not per event
         assert list(feed.events)[0].timestamp >= list(feed.events)[-1].timestamp  # newest first
 
         panel = app.query_one(RedisPanel)

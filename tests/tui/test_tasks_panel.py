@@ -1,0 +1,65 @@
+"""The tasks panel on FakeSource: one row per task updated in place, newest first; `/` filters; Enter opens
+the detail (traceback shown); R replays, K revokes after a confirmation."""
+from __future__ import annotations
+
+import pytest
+
+from devstack.api import TaskEvent
+from tui.app import DevstackApp
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.task import TaskScreen
+from tui.tasks import TaskFeed
+
+from tests.waiting import wait_until_async
+
+from .fake_source import T0, FakeSource
+from .helpers import SIZE, select_row
+
+pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
+
+
+async def test_one_row_per_task_newest_first_updated_in_place():
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "two tasks from three events")
+        assert [str(k.value) for k in feed.rows] == ["bbbbbbbb-2", "aaaaaaaa-1"]  # newest first
+        assert str(feed.get_cell("aaaaaaaa-1", "state")) == "succeeded"
+        assert "ValueError('boom')" in str(feed.get_cell("bbbbbbbb-2", "result"))
+
+        app._on_task_event(TaskEvent("received", "dddddddd-4", "demo.slow", "worker@demo", T0 + 3))
+        await wait_until_async(lambda: feed.row_count == 3 and str(next(iter(feed.rows)).value) == "dddddddd-4",
+                               2, "a new task on top")
+        app._on_task_event(TaskEvent("started", "dddddddd-4", None, "worker@demo", T0 + 4))
+        await wait_until_async(lambda: str(feed.get_cell("dddddddd-4", "state")) == "started", 2, "updated in place")
+        assert feed.row_count == 3 and str(feed.get_cell("dddddddd-4", "task")) == "demo.slow"
+        app._on_task_event(TaskEvent("received", "aaaaaaaa-1", None, "worker@demo", T0 + 5))  # late, out of order
+        await pilot.pause()
+        assert str(feed.get_cell("aaaaaaaa-1", "state")) == "succeeded"  # a final state is never undone
+
+        feed.focus()
+        await pilot.press("slash", *"fail", "enter")
+        await wait_until_async(lambda: feed.row_count == 1, 2, "the filter")
+        assert str(next(iter(feed.rows)).value) == "bbbbbbbb-2"
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
+        await wait_until_async(lambda: feed.row_count == 3, 2, "the filter cleared")
+
+
+async def test_detail_replay_and_revoke():
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "the tasks")
+        await select_row(pilot, "tasks", "bbbbbbbb-2")
+        await pilot.press("enter")
+        await wait_until_async(lambda: isinstance(app.screen, TaskScreen) and app.screen.detail, 5, "the detail")
+        text = str(app.screen.query_one("#detail").render())
+        assert "ValueError: boom" in text and "done: failed" in text and "(1, 2)" in text
+        await pilot.press("R")
+        await wait_until_async(lambda: source.replayed == ["bbbbbbbb-2"], 2, "the replay")
+        await pilot.press("K")
+        await wait_until_async(lambda: isinstance(app.screen, ConfirmScreen), 2, "the confirmation")
+        await pilot.press("y")
+        await wait_until_async(lambda: source.revoked == [("bbbbbbbb-2", False, "TERM")], 2, "the revoke")
