@@ -9,7 +9,6 @@ import redis
 from devstack.events import State
 from tui.debug_input import DebugInput
 from tui.header import StackHeader
-from tui.processes import ProcessTable
 from tui.redis_panel import RedisPanel
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.messages import QueueMessagesScreen

@@ -1,7 +1,6 @@
 """SVG snapshots of the main screen, a queue's messages and the help screen, from FakeSource."""
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
