@@ -180,7 +180,10 @@ def status(config_path: Path | None, as_json: bool) -> None:
                f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}")
     for name, s in result["services"].items():
         uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
-        click.echo(f"  {name:<10} {s['state']:<9} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        state = f"{s['state']} (held)" if s.get("held") else s["state"]
+        click.echo(f"  {name:<10} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        if s.get("last_error"):
+            click.echo(f"  {'':<10} last error: {s['last_error']}")
 
 
 def _names_command(cmd: str, help_text: str):

@@ -47,6 +47,8 @@ def state_text(row: ServiceRow, now: float) -> Text:
     word = row.state.value
     if row.state == State.BACKOFF and row.backoff_until:
         word = f"backoff {max(0, row.backoff_until - now):.0f}s"
+    elif row.state == State.STOPPED and row.held:
+        word = "stopped (held)"
     return Text(word, style=STATE_STYLE.get(row.state, ""))
 
 
@@ -121,9 +123,12 @@ class ProcessTable(CellUpdates):
         now = time.time() if now is None else now
         if self._shown is None:
             self._shown = {}
+        selected = self.selected
         for row in rows:
             use = usage.get(row.name)
             state = state_text(row, now)
+            if row.name == selected and self.tooltip != row.last_error:
+                self.tooltip = row.last_error  # why the selected process last crashed, on hover
             plain = (row.name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
                      str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
                      human_bytes(use.rss) if use and row.pid else "-")
