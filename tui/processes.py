@@ -47,8 +47,6 @@ def state_text(row: ServiceRow, now: float) -> Text:
     word = row.state.value
     if row.state == State.BACKOFF and row.backoff_until:
         word = f"backoff {max(0, row.backoff_until - now):.0f}s"
-    elif row.state == State.STOPPED and row.held:
-        word = "stopped (held)"
     return Text(word, style=STATE_STYLE.get(row.state, ""))
 
 
@@ -129,14 +127,16 @@ class ProcessTable(CellUpdates):
             state = state_text(row, now)
             if row.name == selected and self.tooltip != row.last_error:
                 self.tooltip = row.last_error  # why the selected process last crashed, on hover
-            plain = (row.name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
+            # held: stopped by a command, reloads leave it stopped (the state cell keeps the bare state)
+            name = f"{row.name} (held)" if row.held and row.state == State.STOPPED else row.name
+            plain = (name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
                      str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
                      human_bytes(use.rss) if use and row.pid else "-")
             if self._shown.get(row.name) == plain:
                 continue
             self._shown[row.name] = plain
             cells = dict(zip(COLUMNS, plain))
-            cells["service"], cells["state"] = Text(row.name), state
+            cells["service"], cells["state"] = Text(name), state
             if row.name not in self.rows:
                 self.add_row(*cells.values(), key=row.name)
                 continue

@@ -230,8 +230,12 @@ class Service:
             ready = asyncio.get_running_loop().create_task(self._await_ready())
             code = await self.guard.wait()
             ready.cancel()
-            self.ready_event.clear()  # ready only while up, whatever state is shown until the exit is handled
+            self.ready_event.clear()
             stayed_ready = self.state == State.READY and time.time() - (self.ready_at or 0) >= STAYED_READY
+            if self.state in (State.READY, State.STARTING):
+                # Ready only while up: shown crashed at once, announced (backoff or crashed) once the
+                # rest of its output, which says why, has been read.
+                self.state = State.CRASHED
             await reader
             self.exit_code = code
             self._exited.set()
