@@ -272,7 +272,8 @@ class Service:
         how = _describe_exit(code)
         last = self._tracker.last
         if last is None:
-            self.last_error = f"{how} (it printed no error; see `devstack logs {self.name}`)"
+            killed = code is not None and code > 128
+            self.last_error = how if killed else f"{how} (it printed no error; see `devstack logs {self.name}`)"
             return self.last_error
         interpreter = interpreter_for(self.spec.argv, self.spec.env.get("PATH"))
         self.last_error = explain_exception(last, self._tracker.where, interpreter)
