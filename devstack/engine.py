@@ -372,8 +372,8 @@ class Engine:
             killed = await old.drain(label)
         finally:
             self.draining.pop(label, None)
-        if killed and self.config.worker.auto_requeue:
-            await self._auto_requeue(f"{label} had to be killed")
+        if self.config.worker.auto_requeue:  # also what waited for this drain to end
+            await self._auto_requeue(f"{label} had to be killed" if killed else f"{label} has stopped")
         elif killed:
             stale = await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, False)
             if stale:

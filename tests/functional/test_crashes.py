@@ -108,6 +108,9 @@ def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_sto
     assert again["state"] == "crashed" and again["restarts"] == restarts
     text = s.cli("status").stdout
     assert "last error: " + line in text
+    doctor = s.cli("doctor")  # it asks the running stack
+    assert doctor.returncode == 1
+    assert "FAIL crashing services: worker crashed" in doctor.stdout and line in doctor.stdout, doctor.stdout
 
     # A restart command gives it a fresh chance (and it crashes again, with the reason).
     assert s.cli("restart", "worker").returncode == 0
@@ -224,3 +227,18 @@ def test_reserved_tasks_of_a_killed_process_complete_without_a_manual_requeue(st
     _all_succeed(s, ids[2:] if victim == "worker" else ids, 90)
     assert "requeued" in s.output and "reserved message(s) left in Redis' `unacked`" in s.output
     assert s.status()["auto_requeued"] >= 1
+
+
+def test_doctor_checks_the_app_interpreter_and_the_redis_py_kombu_accepts(tmp_path):
+    """A stand-in for an old redis-py on the worker's PYTHONPATH: kombu refuses it, as it would at start."""
+    fake = tmp_path / "oldlibs"
+    fake.mkdir(parents=True)  # the real redis-py, made to say it is 5.3.1 (as an old install would)
+    (fake / "sitecustomize.py").write_text("import redis\nredis.VERSION = (5, 3, 1)\nredis.__version__ = '5.3.1'\n")
+    config = write_demo_config(tmp_path, worker=f'env = {{ PYTHONPATH = "{tmp_path / "oldlibs"}" }}')
+    from tests.functional.test_cli import run_cli
+
+    res = run_cli("doctor", "--config", str(config), cwd=tmp_path, timeout=120)
+    assert res.returncode == 1, res.stdout
+    line = next(ln for ln in res.stdout.splitlines() if "app environment" in ln)
+    assert line.startswith("FAIL") and "redis 5.3.1" in line and "VersionMismatch" in line, line
+    assert "python" in line and "pip install 'redis>=6.1.0'" in res.stdout
