@@ -139,19 +139,11 @@ class ProcessRecord:
 def cleanup_stale(state_dir: Path) -> list[str]:
     """Stop processes a previous, killed run left behind. Returns what was stopped (for a notice)."""
     path = state_dir / RECORD
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return []
     victims: list[psutil.Process] = []
     stopped = []
-    for key, rec in data.get("processes", {}).items():
-        try:
-            p = psutil.Process(rec["pid"])
-            if not same_process(p, rec):
-                continue  # the pid now belongs to something else: never touch it
-        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
-            continue
+    for key, p in recorded_alive(state_dir).items():
         group = [p]
         try:
             group += p.children(recursive=True)
@@ -202,15 +194,22 @@ def recorded_processes(state_dir: Path) -> dict[str, psutil.Process]:
     process: what `devstack down` waits for."""
     found: dict[str, psutil.Process] = {}
     pid = running_pid(state_dir)
-    try:
-        data = json.loads((state_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        data = {}
     if pid:
         try:
             found["devstack"] = psutil.Process(pid)
         except psutil.NoSuchProcess:
             pass
+    return {**found, **recorded_alive(state_dir)}
+
+
+def recorded_alive(state_dir: Path) -> dict[str, psutil.Process]:
+    """The recorded processes that still run and are still the same process (pid, start time, command):
+    a pid reused by something else is never included."""
+    try:
+        data = json.loads((state_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {}
     for key, rec in data.get("processes", {}).items():
         try:
             p = psutil.Process(rec["pid"])

@@ -17,27 +17,10 @@ import pytest
 from devstack.events import EventBus, State, StateChanged
 from devstack.probes import LogProbe
 from devstack.supervisor import Service, ServiceSpec
-from tests.functional.test_cli import Stack, wait_for
+from tests.functional.test_cli import Stack, stack, wait_for  # noqa: F401 (stack: the fixture)
 from tests.stack import free_port, write_demo_config
 
 pytestmark = pytest.mark.functional
-
-
-@pytest.fixture
-def stacks():
-    made: list[Stack] = []
-
-    def make(folder: Path, config: Path) -> Stack:
-        s = Stack(folder, config)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        pids = s.descendants()
-        s.stop()
-        assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"], \
-            "processes survived the shutdown"
 
 
 def status_of(s: Stack) -> dict:
@@ -85,12 +68,12 @@ def crash_project(folder: Path, worker_module: str, beat_module: str | None = No
     return folder / "devstack.toml"
 
 
-def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_stops(stacks, tmp_path):
+def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_stops(stack, tmp_path):
     (tmp_path / "mismatch.py").write_text(
         "import kombu.exceptions\n"
         "raise kombu.exceptions.VersionMismatch("
         "'Redis transport requires redis-py versions 6.1.0 or later. You have 5.3.1')\n")
-    s = stacks(tmp_path, crash_project(tmp_path, "mismatch"))
+    s = stack(crash_project(tmp_path, "mismatch"))
     line = "kombu.exceptions.VersionMismatch: Redis transport requires redis-py versions 6.1.0 or later"
     status = wait_for(lambda: state_of(st := status_of(s), "worker") == "crashed" and st, 60,
                       what="the worker to stop restarting")
@@ -117,11 +100,11 @@ def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_sto
     wait_for(lambda: s.status()["services"]["worker"]["restarts"] > restarts, 20, what="a new attempt")
 
 
-def test_import_error_names_module_and_interpreter_and_syntax_error_names_file_line(stacks, tmp_path):
+def test_import_error_names_module_and_interpreter_and_syntax_error_names_file_line(stack, tmp_path):
     (tmp_path / "needs_missing.py").write_text("import not_installed_anywhere_xyz\n")
     (tmp_path / "beatapp.py").write_text("from celery import Celery\ncelery = Celery('b')\nimport broken_tasks\n")
     (tmp_path / "broken_tasks.py").write_text("x = 1\ndef f(:\n    pass\n")
-    s = stacks(tmp_path, crash_project(tmp_path, "needs_missing", "beatapp"))
+    s = stack(crash_project(tmp_path, "needs_missing", "beatapp"))
     status = wait_for(lambda: state_of(st := status_of(s), "worker") == "crashed"
                       and state_of(st, "beat") == "crashed" and st, 60, what="both to give up")
     worker, beat = status["services"]["worker"]["last_error"], status["services"]["beat"]["last_error"]
@@ -173,11 +156,11 @@ async def test_ready_then_crashing_is_never_shown_ready_and_stops_after_the_limi
     assert states[-1] == State.STOPPED or State.CRASHED in states
 
 
-def test_stop_holds_across_a_save_and_down_waits_for_the_up_process(stacks, tmp_path):
+def test_stop_holds_across_a_save_and_down_waits_for_the_up_process(stack, tmp_path):
     (tmp_path / "watched.py").write_text("X = 1\n")
     config = write_demo_config(tmp_path, worker="watch = ['watched.py']", api="watch = ['watched.py']",
                                beat="watch = ['watched.py']")
-    s = stacks(tmp_path, config)
+    s = stack(config)
     s.wait_ready()
     assert s.cli("stop", "api", "beat").returncode == 0
     status = s.status()["services"]
@@ -212,9 +195,9 @@ def _all_succeed(s: Stack, ids: list[str], timeout: float) -> None:
 
 
 @pytest.mark.parametrize("victim", ["redis", "worker"])
-def test_reserved_tasks_of_a_killed_process_complete_without_a_manual_requeue(stacks, tmp_path, victim):
+def test_reserved_tasks_of_a_killed_process_complete_without_a_manual_requeue(stack, tmp_path, victim):
     config = write_demo_config(tmp_path, worker='pool = "prefork"', extra="[reload]\nenabled = false")
-    s = stacks(tmp_path, config)
+    s = stack(config)
     s.wait_ready()
     pid = s.status()["services"][victim]["pid"]
     log = tmp_path / ".devstack" / "logs" / "worker.log"
