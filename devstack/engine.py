@@ -23,6 +23,7 @@ from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
+from .auto_requeue import AutoRequeue
 from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
@@ -54,9 +55,8 @@ class Engine:
         self.worker_generation = 1  # each hot reload of the worker starts a new generation (its own nodename)
         self.draining: dict[str, Service] = {}  # old worker generations finishing their tasks, by label
         self._drains: set[asyncio.Task] = set()  # not cancelled at shutdown: they end by themselves
-        self.auto_requeued = 0  # messages put back from `unacked` after a worker generation was gone
-        self._broker_since = 0.0  # when Redis last came back: reserved earlier, no live connection can ack it
-        self._requeue_lock: asyncio.Lock | None = None
+        self.auto_requeue = AutoRequeue(lambda: self._stale_unacked(True), lambda: bool(self.draining) or self._closing,
+                                        lambda: self.config.worker.auto_requeue, self.notice, self._spawn_task)
 
     # ----- start-up ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,7 +99,7 @@ class Engine:
         from .diagnose import LogDiagnoser
 
         self.bus.subscribe(LogDiagnoser(self.notice))
-        self.bus.subscribe(self._requeue_when_gone)
+        self.bus.subscribe(self.auto_requeue)
         self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")
         for name, service in self.services.items():
             if name == "redis":
@@ -373,7 +373,7 @@ class Engine:
         finally:
             self.draining.pop(label, None)
         if self.config.worker.auto_requeue:  # also what waited for this drain to end
-            await self._auto_requeue(f"{label} had to be killed" if killed else f"{label} has stopped")
+            await self.auto_requeue.run(f"{label} had to be killed" if killed else f"{label} has stopped")
         elif killed:
             stale = await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, False)
             if stale:
@@ -388,8 +388,8 @@ class Engine:
 
         worker = self._app("worker")
         broker_url = self.internal_broker_url(worker.spec.env.get("CELERY_BROKER_URL") if worker else None)
-        live_since = max(worker.started_at, self._broker_since) if worker is not None and worker.running \
-            and worker.started_at else None
+        live_since = max(worker.started_at, self.auto_requeue.broker_since) if worker is not None \
+            and worker.running and worker.started_at else None
         if not broker_url.startswith(("redis://", "rediss://", "unix://")):
             raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
         client = fast_fail_client(broker_url, timeout=5)
@@ -405,33 +405,6 @@ class Engine:
                                 "`devstack requeue` again once it has stopped.", 1)
         return await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, True)
 
-    def _requeue_when_gone(self, event) -> None:
-        """A worker generation is gone (its process exited, or Redis restarted under its connection):
-        what it had reserved waits in `unacked` for nobody. Sweep once the situation is known."""
-        if self._closing or not isinstance(event, StateChanged) or not self.config.worker.auto_requeue:
-            return
-        if event.service == "redis" and event.state == State.READY and event.restarts:
-            self._broker_since = time.time()
-            self._spawn_task(self._auto_requeue("Redis restarted under the worker's connection"))
-        elif event.service == "worker" and event.state in (State.BACKOFF, State.CRASHED, State.READY):
-            self._spawn_task(self._auto_requeue("the worker process that reserved them is gone"))
-
-    async def _auto_requeue(self, why: str) -> None:
-        if self._requeue_lock is None:
-            self._requeue_lock = asyncio.Lock()
-        async with self._requeue_lock:
-            if self.draining or self._closing:
-                return  # a draining generation may still ack them; its end sweeps again
-            try:
-                count = await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, True)
-            except Exception:
-                return  # Redis is not back yet: its return sweeps again
-        if count:
-            self.auto_requeued += count
-            self.notice(f"requeued {count} reserved message(s) left in Redis' `unacked` ({why}); they would "
-                        "otherwise wait for the visibility timeout (1 h). Set [worker] auto_requeue = false "
-                        "to leave them.", "warning", "worker")
-
     def send_input(self, name: str, text: str) -> bool:
         service = self.services.get(name)
         return bool(service and service.send_input(text))
@@ -443,7 +416,7 @@ class Engine:
             "state_dir": str(self.state_dir),
             "solo": self.solo,
             "pid": os.getpid(),
-            "auto_requeued": self.auto_requeued,
+            "auto_requeued": self.auto_requeue.count,
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,
