@@ -286,11 +286,12 @@ class Service:
         if self.reloading:
             self._set_state(State.CRASHED, f"{reason}; fix the code: the next change restarts it")
             return
-        if self.spec.autorestart:
-            reason = (f"{reason}. Crashed {self.crash_loop} times in a row without staying ready "
-                      f"{STAYED_READY:g} s: not restarted any more until a file is saved or "
-                      f"`devstack restart {self.name}`")
-            self.notice(f"{self.name} {reason}", "error")
+        if self.spec.autorestart:  # a crash loop: the notice says why in full, the state says what now
+            self.notice(f"{self.name} {reason}. Crashed {self.crash_loop} times in a row without staying ready "
+                        f"{STAYED_READY:g} s: not restarted any more until a file is saved or "
+                        f"`devstack restart {self.name}`", "error")
+            reason = (f"crash loop ({self.crash_loop} exits in a row, the last: {_describe_exit(self.exit_code)}); "
+                      f"not restarted until a save or `devstack restart {self.name}` (last error: `devstack status`)")
         self._set_state(State.CRASHED, reason)
 
     async def _await_ready(self) -> None:
