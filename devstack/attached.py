@@ -28,6 +28,7 @@ class AttachedRedis:
         self.probe = SentinelProbe(endpoint) if endpoint.is_sentinel else RedisProbe(endpoint.connect_kwargs())
 
     def start(self) -> None:
+        self.held = False
         asyncio.get_running_loop().create_task(self._attach())
 
     async def _attach(self) -> None:
