@@ -51,6 +51,8 @@ class ServiceRow:
     restarts: int
     backoff_until: float | None = None
     command: tuple[str, ...] = ()
+    last_error: str | None = None  # why it last exited on its own: the exception line and the fix
+    held: bool = False  # stopped by a command: reloads leave it stopped
 
 
 class Stack:
@@ -133,7 +135,8 @@ class Stack:
         for name, service in self.engine.services.items():
             s = service.status()
             rows.append(ServiceRow(name, service.state, s["pid"], s["uptime"], s["restarts"],
-                                   s.get("backoff_until"), tuple(s["command"])))
+                                   s.get("backoff_until"), tuple(s["command"]), s.get("last_error"),
+                                   bool(s.get("held"))))
         return rows
 
     def service_names(self) -> list[str]:

@@ -24,9 +24,11 @@ class AttachedRedis:
         self.restarts = 0
         self.exit_code = None
         self.started_at = None
+        self.held = False
         self.probe = SentinelProbe(endpoint) if endpoint.is_sentinel else RedisProbe(endpoint.connect_kwargs())
 
     def start(self) -> None:
+        self.held = False
         asyncio.get_running_loop().create_task(self._attach())
 
     async def _attach(self) -> None:
@@ -78,4 +80,5 @@ class AttachedRedis:
 
     def status(self) -> dict:
         return {"state": self.state.value, "pid": None, "ready": self.state == State.READY, "restarts": 0,
-                "exit_code": None, "command": [], "uptime": None, "backoff_until": None}
+                "exit_code": None, "command": [], "uptime": None, "backoff_until": None,
+                "last_error": None, "held": self.held}

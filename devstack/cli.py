@@ -180,7 +180,10 @@ def status(config_path: Path | None, as_json: bool) -> None:
                f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}")
     for name, s in result["services"].items():
         uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
-        click.echo(f"  {name:<10} {s['state']:<9} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        state = f"{s['state']} (held)" if s.get("held") else s["state"]
+        click.echo(f"  {name:<10} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        if s.get("last_error"):
+            click.echo(f"  {'':<10} last error: {s['last_error']}")
 
 
 def _names_command(cmd: str, help_text: str):
@@ -261,15 +264,22 @@ def logs(config_path: Path | None, name: str, lines: int, follow: bool) -> None:
 def down(config_path: Path | None) -> None:
     """Stop the running stack and wait until everything is gone."""
     from .control import request
-    from .state import is_locked
+    from .state import is_locked, recorded_processes, wait_processes_gone
 
     state_dir = _state_dir(config_path)
+    procs = recorded_processes(state_dir)  # before asking: the stack forgets them as it stops
     request(state_dir, "down")
     deadline = time.monotonic() + 300  # a worker finishing a long task may take a while: that is the point
     while is_locked(state_dir):
         if time.monotonic() > deadline:
             raise DevstackError("the stack is still stopping after 300 s; see `devstack logs worker`.", 1)
         time.sleep(0.05)
+    # The lock goes before the `devstack up` process itself exits: `down` then `up` must not race it.
+    alive = wait_processes_gone(procs, 30)
+    if alive:
+        names = ", ".join(f"{key} (pid {p.pid})" for key, p in alive.items())
+        raise DevstackError(f"the stack released its lock but these processes are still alive 30 s later: "
+                            f"{names}. Stop them (`kill PID`); the next `devstack up` stops recorded leftovers too.", 1)
     click.echo("stack stopped")
 
 

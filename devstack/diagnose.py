@@ -1,11 +1,15 @@
 """In-context diagnosis: a log line a child printed mapped to what it means and the fix.
 
 :func:`diagnose_line` maps one line to a :class:`Diagnosis`; :class:`LogDiagnoser` subscribes to the
-engine bus and emits one ``Notice`` per distinct diagnosis per service. Passwords are masked.
+engine bus and emits one ``Notice`` per distinct diagnosis per service. :class:`ExceptionTracker` keeps
+the last exception a process printed and :func:`explain_exception` turns it into the reason and fix
+of an exit. Passwords are masked.
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +30,7 @@ _HOSTPORT = re.compile(r"connecting to ([\w.\-\[\]:]+?):(\d+)")
 _CANNOT_CONNECT = re.compile(r"Cannot connect to ((?:redis|rediss|sentinel)://\S+?)(?::? Error|: |\.?\s*$)")
 _UNREGISTERED = re.compile(r"Received unregistered task of type '?([^'\s.]+(?:\.[^'\s]+)*)'?")
 _NO_MODULE = re.compile(r"(?:ModuleNotFoundError: No module named|ImportError: cannot import name) '([^']+)'")
+_APP_NOT_FOUND = re.compile(r"The module (\S+) was not found")
 _PORT_IN_USE = re.compile(r"[Pp]ort (\d+) is in use|bind.*?:(\d+).*Address already in use")
 DOCTOR = "Run `devstack doctor` for details."
 
@@ -86,8 +91,16 @@ def _import_error(line: str) -> Diagnosis | None:
         return Diagnosis(f"import:{what}", f"the app failed to import: {line.strip()[:160]}. Fix: install the "
                          f"missing package ({what.split('.')[0]}) in the environment devstack runs the app with, "
                          "or correct the module path in [api] app / [worker] app and the service's cwd.")
+    m = _APP_NOT_FOUND.search(line)
+    if m:
+        return Diagnosis("import:app", f"the app module {m.group(1)!r} was not found. Fix: check [api] app / "
+                                       "[worker] app (module:attribute) and the service's cwd.")
     if "Unable to load celery application" in line or re.search(r"Could not import '[^']+'", line):
-        return Diagnosis("import:app", f"the app could not be loaded: {line.strip()[:160].rstrip('.')}. Fix: check "
+        # Celery says this for a syntax error or a failing import inside the app as well: the exception
+        # that follows (repeated in the exit notice) is the cause, the setting only when the module is missing.
+        return Diagnosis("import:app", f"the app could not be loaded: {line.strip()[:160].rstrip('.')}. Fix: the "
+                                       "exception printed after this line names the cause (devstack repeats it "
+                                       "if the process exits); if the module itself is not found, check "
                                        "[api] app / [worker] app (module:attribute) and the service's cwd.")
     return None
 
@@ -106,7 +119,7 @@ DETECTORS: tuple[Callable[[str], Diagnosis | None], ...] = (
     _wrongpass, _noauth, _refused, _operational, _unregistered, _import_error, _port_in_use)
 _PREFILTER = re.compile(r"Error 111|refused|NOAUTH|Authentication required|WRONGPASS|username-password|"
                         r"OperationalError|Cannot connect|unregistered task|ModuleNotFoundError|ImportError|"
-                        r"Unable to load celery|Could not import|already in use|is in use")
+                        r"Unable to load celery|Could not import|was not found|already in use|is in use")
 # Case-sensitive on purpose: this runs on every log line, and re.I made it ~15x slower (16 µs a line),
 # the largest cost of log ingestion. The phrases are matched as the libraries print them.
 
@@ -140,3 +153,107 @@ class LogDiagnoser:
         key = f"[{service}] app" if service in ("api", "worker", "beat") else f"[process.{service}] command"
         text = found.text.replace("[api] app / [worker] app", key).replace("[api] app /[worker] app", key)
         self.notify(f"{service}: {text}", "warning", service)
+
+
+# ----- why a process exited ------------------------------------------------------------------------
+_FILE_LINE = re.compile(r'^\s*File "([^"]+)", line (\d+)')
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): (.*)$")
+_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
+_VERSION = re.compile(r"requires ([\w.-]+?) versions? ([\d.]+)")
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
+_NO_MODULE_NAMED = re.compile(r"No module named '([^']+)'")
+_PIP_WRAPPER = "'''exec' "  # pip's /bin/sh wrapper for interpreter paths too long for a shebang
+PIP_NAMES = {"redis-py": "redis", "py-amqp": "amqp"}
+
+
+class ExceptionTracker:
+    """Fed a process's output line by line: remembers the exception line its last traceback ended with,
+    the last file:line that traceback named, and, without any traceback, the last error-looking line."""
+
+    __slots__ = ("exception", "where", "error_line", "_in_traceback", "_file")
+
+    def __init__(self) -> None:
+        self.exception: str | None = None
+        self.where: str | None = None
+        self.error_line: str | None = None
+        self._in_traceback = False
+        self._file: str | None = None
+
+    def feed(self, line: str) -> None:
+        if line.startswith("Traceback (most recent call last)"):
+            self._in_traceback, self._file = True, None
+        elif self._in_traceback:
+            if line[:1] in (" ", "\t", "") or line.startswith(_CHAIN):
+                m = _FILE_LINE.match(line)
+                if m and not m.group(1).startswith("<"):
+                    self._file = f"{m.group(1)}:{m.group(2)}"
+            else:
+                self._in_traceback = False
+                self.exception, self.where = line.strip(), self._file
+        elif "ERROR" in line or "CRITICAL" in line or line.startswith("Error:"):
+            self.error_line = line.strip()
+
+    @property
+    def last(self) -> str | None:
+        """The line that best says why the process failed."""
+        return self.exception or self.error_line
+
+
+def interpreter_for(argv: list[str], path: str | None = None) -> str | None:
+    """The Python that runs `argv`: a python executable itself, or the shebang of a `celery`/`flask` script."""
+    exe = argv[0] if argv else ""
+    if os.sep not in exe:
+        exe = shutil.which(exe, path=path) or exe
+    if os.path.basename(exe).startswith("python"):
+        return exe
+    try:
+        with open(exe, "rb") as f:
+            head = f.read(512).decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    if not head or not head[0].startswith("#!"):
+        return None
+    words = head[0][2:].split()
+    if words and words[0].endswith("/sh") and len(head) > 1 and head[1].startswith(_PIP_WRAPPER):
+        words = head[1][len(_PIP_WRAPPER):].split()
+    if words and os.path.basename(words[0]) == "env":
+        words = words[1:]
+    return words[0] if words else None
+
+
+def explain_exception(line: str, where: str | None, interpreter: str | None) -> str:
+    """`line` (the last exception or error line a process printed), then the fix when devstack knows it."""
+    python = interpreter or "python"
+    m = _EXCEPTION.match(line)
+    kind = m.group(1).rsplit(".", 1)[-1] if m else ""
+    if kind == "VersionMismatch":
+        fix = _version_fix(line, python)
+    elif kind in ("ModuleNotFoundError", "ImportError"):
+        fix = _import_fix(line, python) + (f"; imported at {where}" if where else "")
+    elif kind in ("SyntaxError", "IndentationError", "TabError"):
+        fix = f"Fix: the syntax at {where}" if where else "Fix: the syntax in the file the traceback names"
+    else:
+        known = diagnose_line(line)
+        fix = known.text if known is not None else (f"raised at {where}" if where else "")
+    return mask(line[:300] + (f". {fix}" if fix else ""))
+
+
+def _version_fix(line: str, python: str) -> str:
+    v = _VERSION.search(line)
+    if v is None:
+        return f"Fix: install versions that go together in the app's environment: `{python} -m pip install -U celery kombu redis`"
+    package = PIP_NAMES.get(v.group(1), v.group(1))
+    return (f"Fix: install a {package} that kombu accepts, in the app's environment: "
+            f"`{python} -m pip install '{package}>={v.group(2)}'`")
+
+
+def _import_fix(line: str, python: str) -> str:
+    named, cannot = _NO_MODULE_NAMED.search(line), _CANNOT_IMPORT.search(line)
+    if named:
+        module = named.group(1)
+        return (f"Fix: module {module!r} is not installed for {python}: `{python} -m pip install "
+                f"{module.split('.')[0]}` (if it is a module of your project, check the service's cwd)")
+    if cannot:
+        return (f"Fix: module {cannot.group(2)!r} has no {cannot.group(1)!r} in {python}'s environment; "
+                "correct the import, or install the version that has it")
+    return f"Fix: the import failed in {python}'s environment"

@@ -23,6 +23,7 @@ from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
+from .auto_requeue import AutoRequeue
 from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
@@ -54,6 +55,8 @@ class Engine:
         self.worker_generation = 1  # each hot reload of the worker starts a new generation (its own nodename)
         self.draining: dict[str, Service] = {}  # old worker generations finishing their tasks, by label
         self._drains: set[asyncio.Task] = set()  # not cancelled at shutdown: they end by themselves
+        self.auto_requeue = AutoRequeue(lambda: self._stale_unacked(True), lambda: bool(self.draining) or self._closing,
+                                        lambda: self.config.worker.auto_requeue, self.notice, self._spawn_task)
 
     # ----- start-up ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -96,6 +99,7 @@ class Engine:
         from .diagnose import LogDiagnoser
 
         self.bus.subscribe(LogDiagnoser(self.notice))
+        self.bus.subscribe(self.auto_requeue)
         self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")
         for name, service in self.services.items():
             if name == "redis":
@@ -124,7 +128,7 @@ class Engine:
 
     def _make_service(self, spec: ServiceSpec) -> Service:
         service = Service(spec, self.bus, self.state_dir / "logs", self._lifeline_r, self.secrets,
-                          on_pid=self._record_pid)
+                          on_pid=self._record_pid, crash_limit=self.config.project.crash_limit)
         if spec.name == "worker":  # the next start is the next generation: prepare its spare for that
             service.spare_spec = lambda: self.worker_spec(self.worker_generation + 1)
         return service
@@ -281,7 +285,11 @@ class Engine:
         await asyncio.gather(*(self.services[n].restart() for n in names))
 
     async def stop(self, names: list[str]) -> None:
-        await asyncio.gather(*(self.services[n].stop() for n in self.resolve(names)))
+        """Stop and hold: neither a reload nor a config edit starts them again, only a start or restart."""
+        names = self.resolve(names)
+        await asyncio.gather(*(self.services[n].stop() for n in names))
+        for n in names:
+            self.services[n].held = True
 
     async def start_services(self, names: list[str]) -> None:
         for n in self.resolve(names):
@@ -306,6 +314,11 @@ class Engine:
     # ----- hot reload (devstack/reload.py decides when; this does it: the engine is its ReloadTarget) --
     def service_names(self) -> list[str]:
         return list(self.services)
+
+    def held(self, name: str) -> bool:
+        """Stopped by a command: a reload must leave it stopped."""
+        service = self.services.get(name)
+        return bool(service is not None and service.held)
 
     def service_state(self, name: str) -> State | None:
         service = self.services.get(name)
@@ -359,7 +372,9 @@ class Engine:
             killed = await old.drain(label)
         finally:
             self.draining.pop(label, None)
-        if killed:
+        if self.config.worker.auto_requeue:  # also what waited for this drain to end
+            await self.auto_requeue.run(f"{label} had to be killed" if killed else f"{label} has stopped")
+        elif killed:
             stale = await asyncio.get_running_loop().run_in_executor(None, self._stale_unacked, False)
             if stale:
                 self.notice(f"{label} had to be killed: {stale} reserved message(s) are left in Redis' `unacked` "
@@ -373,7 +388,8 @@ class Engine:
 
         worker = self._app("worker")
         broker_url = self.internal_broker_url(worker.spec.env.get("CELERY_BROKER_URL") if worker else None)
-        live_since = worker.started_at if worker is not None and worker.running else None
+        live_since = max(worker.started_at, self.auto_requeue.broker_since) if worker is not None \
+            and worker.running and worker.started_at else None
         if not broker_url.startswith(("redis://", "rediss://", "unix://")):
             raise DevstackError(f"requeue works on a redis:// broker only; this stack's broker is {broker_url.split(':')[0]}://", 1)
         client = fast_fail_client(broker_url, timeout=5)
@@ -400,6 +416,7 @@ class Engine:
             "state_dir": str(self.state_dir),
             "solo": self.solo,
             "pid": os.getpid(),
+            "auto_requeued": self.auto_requeue.count,
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,

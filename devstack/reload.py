@@ -261,6 +261,9 @@ class ReloadTarget(Protocol):
 
     def service_state(self, name: str) -> State | None: ...
 
+    def held(self, name: str) -> bool:
+        """Stopped by a command: not restarted by a reload or a config edit."""
+
     async def reload_service(self, name: str, timeout: float) -> float | None:
         """Restart `name` for a code change; seconds until ready again, None if it did not come back."""
 
@@ -430,8 +433,8 @@ class Reloader:
 
     def _allowed(self, name: str) -> bool:
         """Storm guard: more than storm_limit automatic restarts within a minute pauses the service."""
-        if name in self.paused or name not in self.target.service_names():
-            return False
+        if name in self.paused or name not in self.target.service_names() or self.target.held(name):
+            return False  # held: stopped by a command, it stays stopped until started again
         now = time.monotonic()
         times = self._auto.setdefault(name, deque())
         while times and now - times[0] > STORM_WINDOW:

@@ -139,19 +139,11 @@ class ProcessRecord:
 def cleanup_stale(state_dir: Path) -> list[str]:
     """Stop processes a previous, killed run left behind. Returns what was stopped (for a notice)."""
     path = state_dir / RECORD
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return []
     victims: list[psutil.Process] = []
     stopped = []
-    for key, rec in data.get("processes", {}).items():
-        try:
-            p = psutil.Process(rec["pid"])
-            if not same_process(p, rec):
-                continue  # the pid now belongs to something else: never touch it
-        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
-            continue
+    for key, p in recorded_alive(state_dir).items():
         group = [p]
         try:
             group += p.children(recursive=True)
@@ -195,6 +187,55 @@ def socket_path(state_dir: Path) -> Path:
     short = Path(f"/tmp/devstack-{os.getuid()}")
     short.mkdir(mode=0o700, exist_ok=True)
     return short / (hashlib.sha1(str(path).encode()).hexdigest()[:16] + ".sock")
+
+
+def recorded_processes(state_dir: Path) -> dict[str, psutil.Process]:
+    """The running `devstack up` (as "devstack") and every process it recorded that is still the same
+    process: what `devstack down` waits for."""
+    found: dict[str, psutil.Process] = {}
+    pid = running_pid(state_dir)
+    if pid:
+        try:
+            found["devstack"] = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return {**found, **recorded_alive(state_dir)}
+
+
+def recorded_alive(state_dir: Path) -> dict[str, psutil.Process]:
+    """The recorded processes that still run and are still the same process (pid, start time, command):
+    a pid reused by something else is never included."""
+    try:
+        data = json.loads((state_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for key, rec in data.get("processes", {}).items():
+        try:
+            p = psutil.Process(rec["pid"])
+            if same_process(p, rec):
+                found[key] = p
+        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
+            continue
+    return found
+
+
+def _alive(p: psutil.Process) -> bool:
+    """Running, and not a zombie waiting for its parent to read its exit status (that one is gone)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_processes_gone(procs: dict[str, psutil.Process], timeout: float) -> dict[str, psutil.Process]:
+    """Wait until every one has exited; return those still alive after `timeout`."""
+    deadline = time.monotonic() + timeout
+    alive = {k: p for k, p in procs.items() if _alive(p)}
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = {k: p for k, p in alive.items() if _alive(p)}
+    return alive
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:

@@ -16,6 +16,7 @@ class Supervised(Protocol):
     pid: int | None
     restarts: int
     started_at: float | None
+    held: bool  # stopped by a command: reloads leave it stopped
 
     def start(self) -> None:
         """Start; returns at once (watch `wait_ready` or the bus)."""

@@ -121,17 +121,22 @@ class ProcessTable(CellUpdates):
         now = time.time() if now is None else now
         if self._shown is None:
             self._shown = {}
+        selected = self.selected
         for row in rows:
             use = usage.get(row.name)
             state = state_text(row, now)
-            plain = (row.name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
+            if row.name == selected and self.tooltip != row.last_error:
+                self.tooltip = row.last_error  # why the selected process last crashed, on hover
+            # held: stopped by a command, reloads leave it stopped (the state cell keeps the bare state)
+            name = f"{row.name} (held)" if row.held and row.state == State.STOPPED else row.name
+            plain = (name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
                      str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
                      human_bytes(use.rss) if use and row.pid else "-")
             if self._shown.get(row.name) == plain:
                 continue
             self._shown[row.name] = plain
             cells = dict(zip(COLUMNS, plain))
-            cells["service"], cells["state"] = Text(row.name), state
+            cells["service"], cells["state"] = Text(name), state
             if row.name not in self.rows:
                 self.add_row(*cells.values(), key=row.name)
                 continue

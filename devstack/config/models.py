@@ -98,6 +98,7 @@ class ProjectConfig(_Table):
     name: str | None = None
     env_file: Path | None = Field(None, strict=False)
     state_dir: Path | None = Field(None, strict=False)
+    crash_limit: int = Field(5, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -266,6 +267,7 @@ class WorkerConfig(ServiceConfig):
     name: str = "worker"
     command: list[str] | None = None
     stop_timeout: float = Field(30.0, gt=0)
+    auto_requeue: bool = True
 
     _split_cmd = field_validator("command", mode="before")(classmethod(lambda cls, v: _split_command(v)))
     _lower = field_validator("loglevel", mode="before")(classmethod(lambda cls, v: _loglevel(v)))

@@ -21,6 +21,7 @@ from ..ports import listener
 from ..secrets import mask
 from ..state import running_pid
 from ..watch_ignore import DEFAULT_IGNORE
+from .app_env import APP_ENV_CHECKS
 from .context import Context, Target
 from .report import FAIL, OK, WARN, Check
 
@@ -351,4 +352,4 @@ def check_visibility_timeout(ctx: Context) -> Check:
 
 CHECKS: tuple[Callable[[Context], Check], ...] = (
     check_env_file, check_broker_urls, check_redis, check_passwords, check_pending, check_docker,
-    check_inotify, check_events, check_visibility_timeout)
+    check_inotify, check_events, check_visibility_timeout) + APP_ENV_CHECKS

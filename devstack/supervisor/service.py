@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..diagnose import ExceptionTracker, explain_exception, interpreter_for
 from ..events import EventBus, LogLine, Notice, State, StateChanged
 from .guard_client import launch_guard, read_reported_pid
 from .output import LogFile, clean_lines, read_output
@@ -17,6 +18,7 @@ from .spares import Spare, launch_spare
 from .spec import ServiceSpec
 
 BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
+CRASH_LIMIT, STAYED_READY = 5, 10.0  # this many exits in a row, none after 10 s of ready: a crash loop, stop
 SPARE_DELAY = 0.5  # seconds after ready before a warm spare for the next restart is prepared
 
 
@@ -24,7 +26,8 @@ class Service:
     """A supervised command: start, stop, restart, auto-restart with backoff, output to events."""
 
     def __init__(self, spec: ServiceSpec, bus: EventBus, log_dir: Path, lifeline_fd: int,
-                 secrets: tuple[str, ...] = (), on_pid: Callable[["Service"], None] | None = None):
+                 secrets: tuple[str, ...] = (), on_pid: Callable[["Service"], None] | None = None,
+                 crash_limit: int = CRASH_LIMIT):
         self.spec = spec
         self.name = spec.name
         self.bus = bus
@@ -53,12 +56,19 @@ class Service:
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
+        self.crash_limit = crash_limit
+        self.crash_loop = 0  # exits in a row without staying ready STAYED_READY seconds
+        self.last_error: str | None = None  # why it last exited on its own: the exception line and the fix
+        self.held = False  # stopped by a command: reloads and config edits leave it stopped
+        self._tracker = ExceptionTracker()
 
     # ----- public commands -------------------------------------------------------------------------
     def start(self) -> None:
         """Start (or, if in backoff, start now). Returns at once; watch `ready_event` or events."""
         self._want_running = True
         self.exit_code = None
+        self.held = False
+        self.crash_loop = 0  # a command or a save: a fresh chance after a crash loop
         if self._task is None or self._task.done():
             self._backoff = BACKOFF_START
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"service:{self.name}")
@@ -108,6 +118,7 @@ class Service:
     def fail_to_start(self, reason: str) -> None:
         """Never started (e.g. its command is missing): show it crashed with `reason`."""
         self.state = State.CRASHED
+        self.last_error = reason
         self.bus.emit(StateChanged(self.name, State.CRASHED, detail=reason))
         self.notice(reason, "error")
 
@@ -147,6 +158,8 @@ class Service:
             "command": self.spec.argv,
             "uptime": round(time.time() - self.started_at, 1) if self.started_at and self.running else None,
             "backoff_until": self.backoff_until,
+            "last_error": self.last_error,
+            "held": self.held,
         }
 
     # ----- internals -----------------------------------------------------------------------------
@@ -202,20 +215,28 @@ class Service:
             self.spec.probe.reset()
             self._exited.clear()
             self._spawned.clear()
+            self._tracker = ExceptionTracker()
             try:
                 await self._spawn()
             except OSError as exc:
                 self.exit_code = 127
                 self.notice(f"{self.name}: cannot start {self.spec.argv[0]!r}: {exc.strerror}", "error")
                 self._want_running = False
-                self._set_state(State.CRASHED, f"cannot start: {exc.strerror}")
+                self.last_error = f"cannot start {self.spec.argv[0]!r}: {exc.strerror}"
+                self._set_state(State.CRASHED, self.last_error)
                 return
             self._set_state(State.STARTING)
             reader = asyncio.get_running_loop().create_task(read_output(self.guard.stdout, self._emit))
             ready = asyncio.get_running_loop().create_task(self._await_ready())
             code = await self.guard.wait()
-            await reader
             ready.cancel()
+            self.ready_event.clear()
+            stayed_ready = self.state == State.READY and time.time() - (self.ready_at or 0) >= STAYED_READY
+            if self.state in (State.READY, State.STARTING):
+                # Ready only while up: shown crashed at once, announced (backoff or crashed) once the
+                # rest of its output, which says why, has been read.
+                self.state = State.CRASHED
+            await reader
             self.exit_code = code
             self._exited.set()
             if self.spec.stop_hook:
@@ -223,18 +244,18 @@ class Service:
             uptime = time.time() - (self.started_at or time.time())
             if not self._want_running:
                 break
-            if not self.spec.autorestart or self.reloading:
-                self._want_running = False
-                self.pid = None
-                self._set_state(State.CRASHED, _describe_exit(code) + ("; fix the code: the next change restarts it" if self.reloading else ""))
+            reason = self._exit_reason(code)
+            self.crash_loop = 0 if stayed_ready else self.crash_loop + 1
+            if not self.spec.autorestart or self.reloading or self.crash_loop >= self.crash_limit:
+                self._give_up(reason)
                 return
             if uptime >= HEALTHY_RESET:
                 self._backoff = BACKOFF_START
             delay = self._backoff
             self._backoff = min(self._backoff * 2, BACKOFF_MAX)
             self.backoff_until = time.time() + delay
-            self._set_state(State.BACKOFF, f"{_describe_exit(code)}; restarting in {delay:.0f} s")
-            self.notice(f"{self.name} {_describe_exit(code)}; restarting in {delay:.0f} s", "warning")
+            self._set_state(State.BACKOFF, f"{reason}; restarting in {delay:.0f} s")
+            self.notice(f"{self.name} {reason}; restarting in {delay:.0f} s", "warning")
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -245,6 +266,33 @@ class Service:
         self.pid = None
         self.backoff_until = None
         self._set_state(State.STOPPED)
+
+    def _exit_reason(self, code: int | None) -> str:
+        """How it exited and, from its output, the last exception with the fix devstack knows."""
+        how = _describe_exit(code)
+        last = self._tracker.last
+        if last is None:
+            killed = code is not None and code > 128
+            self.last_error = how if killed else f"{how} (it printed no error; see `devstack logs {self.name}`)"
+            return self.last_error
+        interpreter = interpreter_for(self.spec.argv, self.spec.env.get("PATH"))
+        self.last_error = explain_exception(last, self._tracker.where, interpreter)
+        return f"{how}: {self.last_error}"
+
+    def _give_up(self, reason: str) -> None:
+        """No automatic restart: a hot reload that failed, autorestart off, or a crash loop."""
+        self._want_running = False
+        self.pid = None
+        if self.reloading:
+            self._set_state(State.CRASHED, f"{reason}; fix the code: the next change restarts it")
+            return
+        if self.spec.autorestart:  # a crash loop: the notice says why in full, the state says what now
+            self.notice(f"{self.name} {reason}. Crashed {self.crash_loop} times in a row without staying ready "
+                        f"{STAYED_READY:g} s: not restarted any more until a file is saved or "
+                        f"`devstack restart {self.name}`", "error")
+            reason = (f"crash loop ({self.crash_loop} exits in a row, the last: {_describe_exit(self.exit_code)}); "
+                      f"not restarted until a save or `devstack restart {self.name}` (last error: `devstack status`)")
+        self._set_state(State.CRASHED, reason)
 
     async def _await_ready(self) -> None:
         try:
@@ -339,8 +387,10 @@ class Service:
         probe = self.spec.probe
         emit = self.bus.emit
         now = time.time()
+        track = self._tracker.feed
         for text in lines:
             probe.feed(text)
+            track(text)
             emit(LogLine(self.name, text, "stdout", now))
 
 
