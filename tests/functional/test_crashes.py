@@ -17,7 +17,8 @@ import pytest
 from devstack.events import EventBus, State, StateChanged
 from devstack.probes import LogProbe
 from devstack.supervisor import Service, ServiceSpec
-from tests.functional.test_cli import Stack, stack, wait_for  # noqa: F401 (stack: the fixture)
+from tests.functional.test_cli import Stack, stack  # noqa: F401 (stack: the fixture)
+from tests.waiting import wait_until
 from tests.stack import free_port, write_demo_config
 
 pytestmark = pytest.mark.functional
@@ -75,8 +76,7 @@ def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_sto
         "'Redis transport requires redis-py versions 6.1.0 or later. You have 5.3.1')\n")
     s = stack(crash_project(tmp_path, "mismatch"))
     line = "kombu.exceptions.VersionMismatch: Redis transport requires redis-py versions 6.1.0 or later"
-    status = wait_for(lambda: state_of(st := status_of(s), "worker") == "crashed" and st, 60,
-                      what="the worker to stop restarting")
+    status = wait_until(lambda: state_of(st := status_of(s), "worker") == "crashed" and st, 60, "the worker to stop restarting")
     worker = status["services"]["worker"]
     assert line in worker["last_error"]
     assert "pip install 'redis>=6.1.0'" in worker["last_error"]
@@ -97,7 +97,7 @@ def test_version_mismatch_at_import_is_named_with_the_fix_and_the_crash_loop_sto
 
     # A restart command gives it a fresh chance (and it crashes again, with the reason).
     assert s.cli("restart", "worker").returncode == 0
-    wait_for(lambda: s.status()["services"]["worker"]["restarts"] > restarts, 20, what="a new attempt")
+    wait_until(lambda: s.status()["services"]["worker"]["restarts"] > restarts, 20, "a new attempt")
 
 
 def test_import_error_names_module_and_interpreter_and_syntax_error_names_file_line(stack, tmp_path):
@@ -105,8 +105,8 @@ def test_import_error_names_module_and_interpreter_and_syntax_error_names_file_l
     (tmp_path / "beatapp.py").write_text("from celery import Celery\ncelery = Celery('b')\nimport broken_tasks\n")
     (tmp_path / "broken_tasks.py").write_text("x = 1\ndef f(:\n    pass\n")
     s = stack(crash_project(tmp_path, "needs_missing", "beatapp"))
-    status = wait_for(lambda: state_of(st := status_of(s), "worker") == "crashed"
-                      and state_of(st, "beat") == "crashed" and st, 60, what="both to give up")
+    status = wait_until(lambda: state_of(st := status_of(s), "worker") == "crashed"
+                      and state_of(st, "beat") == "crashed" and st, 60, "both to give up")
     worker, beat = status["services"]["worker"]["last_error"], status["services"]["beat"]["last_error"]
     assert "ModuleNotFoundError: No module named 'not_installed_anywhere_xyz'" in worker
     assert "-m pip install not_installed_anywhere_xyz" in worker and "python" in worker
@@ -167,13 +167,13 @@ def test_stop_holds_across_a_save_and_down_waits_for_the_up_process(stack, tmp_p
     assert status["api"]["state"] == "stopped" and status["api"]["held"] is True
     assert "stopped (held)" in s.cli("status").stdout
     (tmp_path / "watched.py").write_text("X = 2\n")
-    wait_for(lambda: "watched.py changed -> restarting worker" in s.output, 20, what="the reload of the worker")
+    wait_until(lambda: "watched.py changed -> restarting worker" in s.output, 20, "the reload of the worker")
     time.sleep(3)
     status = s.status()["services"]
     assert status["api"]["state"] == "stopped" and status["beat"]["state"] == "stopped", status
     assert "restarting api" not in s.output and "beat" not in s.output.split("watched.py changed -> ")[1].split("\n")[0]
     assert s.cli("start", "beat").returncode == 0
-    wait_for(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, what="beat started again")
+    wait_until(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, "beat started again")
     assert s.status()["services"]["beat"]["held"] is False
 
     down = s.cli("down", timeout=120)
@@ -191,7 +191,7 @@ def _all_succeed(s: Stack, ids: list[str], timeout: float) -> None:
             return all(s.api(f"/tasks/{i}")["state"] == "SUCCESS" for i in ids)
         except OSError:
             return False
-    wait_for(done, timeout, interval=0.5, what="every task to succeed")
+    wait_until(done, timeout, "every task to succeed", interval=0.5)
 
 
 @pytest.mark.parametrize("victim", ["redis", "worker"])
@@ -205,7 +205,7 @@ def test_reserved_tasks_of_a_killed_process_complete_without_a_manual_requeue(st
     # Two run (prefork -c 2), three wait reserved in `unacked`. Killed early, so that the two running
     # ones can still store their results once Redis is back (early-ack tasks that are running when their
     # worker process dies are lost: Celery acked them at start).
-    wait_for(lambda: log.read_text().count("Task demo.sleep") >= 5, 20, interval=0.02, what="five reserved")
+    wait_until(lambda: log.read_text().count("Task demo.sleep") >= 5, 20, "five reserved", interval=0.02)
     os.kill(pid, signal.SIGKILL)
     _all_succeed(s, ids[2:] if victim == "worker" else ids, 90)
     assert "requeued" in s.output and "reserved message(s) left in Redis' `unacked`" in s.output
