@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import app_specs
-from .envfile import compose_env, parse_env_file
+from . import app_specs, environment
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
-from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
+from .redis_server import RedisEndpoint, check_port_free, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
@@ -72,11 +71,8 @@ class Engine:
         self._lifeline_r, self._lifeline_w = os.pipe()
         os.set_inheritable(self._lifeline_r, False)
 
-        env_file = self.config.project.env_file
-        self.env_file_vars = parse_env_file(Path(env_file)) if env_file else {}
-        password = load_or_create_password(
-            self.config.redis, self.environ.get("REDIS_PASSWORD") or self.env_file_vars.get("REDIS_PASSWORD"),
-            self.state_dir)
+        self.env_file_vars = environment.env_file_vars(self.config)
+        password = environment.stack_password(self.config, self.environ, self.env_file_vars)
         base_env = {**self.env_file_vars, **self.environ}
         self.endpoint, redis_spec = plan_redis(self.config.redis, self.state_dir, password, base_env)
         if self.endpoint.password:
@@ -213,8 +209,7 @@ class Engine:
 
     # ----- specs --------------------------------------------------------------------------------------
     def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:
-        return compose_env(environ=self.environ, env_file=self.env_file_vars, wiring=self.endpoint.wiring(),
-                           global_env=self.config.env, service_env=service_env)
+        return environment.child_env(self.config, self.endpoint, self.environ, self.env_file_vars, service_env)
 
     def _app_specs(self) -> list[ServiceSpec]:
         cfg = self.config
