@@ -150,8 +150,41 @@ class Engine:
         missing = self._missing_command(service.spec)
         if missing:
             service.fail_to_start(missing)
+            self._block_dependents(service.name, "could not start")
             return
+        if self._is_oneshot(service.name):
+            self.bus.subscribe(self._oneshot_watcher(service))
         service.start()
+
+    def _is_oneshot(self, name: str) -> bool:
+        proc = self.config.process.get(name)
+        return bool(proc and proc.oneshot)
+
+    def _oneshot_watcher(self, step: Service):
+        """A oneshot step that exited 0 counts as ready (its dependents start); one that failed keeps
+        them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again."""
+        def on_event(event) -> None:
+            if (self._closing or not isinstance(event, StateChanged) or event.service != step.name
+                    or event.state != State.CRASHED or event.exit_code is None):
+                return
+            if event.exit_code == 0:
+                step.state = State.STOPPED
+                self.bus.emit(StateChanged(step.name, State.STOPPED, None, 0, step.restarts, "done: exited with code 0"))
+                step.ready_event.set()
+            else:
+                self._block_dependents(step.name, event.detail)
+        return on_event
+
+    def _block_dependents(self, name: str, why: str) -> None:
+        """Mark every service waiting (directly or not) for `name` as not started, saying why."""
+        blocked = {name}
+        while more := [n for n, s in self.services.items() if n not in blocked and isinstance(s, Service)
+                       and not s.running and blocked & set(s.spec.depends_on)]:
+            for other in more:
+                blocked.add(other)
+                self.services[other].fail_to_start(
+                    f"{other} not started: {name} {why}. Fix {name} (`devstack logs {name}`), then "
+                    f"`devstack restart {name}`: {other} starts once it succeeds.")
 
     def _missing_command(self, spec: ServiceSpec) -> str | None:
         exe = spec.argv[0]
@@ -211,6 +244,10 @@ class Engine:
     def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:
         return environment.child_env(self.config, self.endpoint, self.environ, self.env_file_vars, service_env)
 
+    def interpreter(self) -> app_specs.Interpreter:
+        """The Python that runs flask/celery: the app's, not devstack's (see app_specs.choose_interpreter)."""
+        return environment.interpreter(self.config, self.environ)
+
     def _app_specs(self) -> list[ServiceSpec]:
         cfg = self.config
         names = [n for n in APP_SERVICES if getattr(cfg, n).enabled]
@@ -225,7 +262,8 @@ class Engine:
         pool, concurrency = self.worker_pool()
         return app_specs.worker_spec(
             w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
-            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)))
+            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)),
+            self.interpreter())
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -247,10 +285,10 @@ class Engine:
         if name == "worker":
             return self.worker_spec()
         if name == "api":
-            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload)
+            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload, self.interpreter())
         if name == "beat":
             return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
-                                       cfg.reload.preload)
+                                       cfg.reload.preload, self.interpreter())
         proc = cfg.process[name]
         return app_specs.process_spec(name, proc, self._child_env(proc.env))
 
@@ -395,6 +433,7 @@ class Engine:
             "state_dir": str(self.state_dir),
             "solo": self.solo,
             "pid": os.getpid(),
+            "python": {"path": (python := self.interpreter()).python, "source": python.source},
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,
