@@ -22,7 +22,8 @@ from . import app_specs, environment
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
-from .redis_server import RedisEndpoint, check_port_free, plan_redis, remove_stale_containers
+from .ports import choose_port, moved_notice
+from .redis_server import RedisEndpoint, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
@@ -137,9 +138,17 @@ class Engine:
                 self._record.add(f"{service.name}-guard", service.guard.pid)
 
     def _check_app_ports(self) -> None:
+        """The API's port, like Redis's (chosen by plan_redis), moves up when only defaulted and taken."""
+        redis = self.config.redis
+        if self.endpoint.mode != "external" and self.endpoint.port != redis.port:
+            self.notice(moved_notice(redis.port, self.endpoint.port, "Redis", "[redis] port"), "warning")
         api = self.config.api
         if api.enabled and not api.command:
-            check_port_free(api.port, "the API", "[api] port")
+            port = choose_port(api.port, explicit="port" in api.model_fields_set, what="the API", key="[api] port")
+            if port != api.port:
+                self.notice(moved_notice(api.port, port, "the API", "[api] port") + f" API: http://127.0.0.1:{port}/",
+                            "warning")
+                api.port = port
 
     async def _start_when_ready(self, service: Service) -> None:
         for dep in service.spec.depends_on:
