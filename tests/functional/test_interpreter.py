@@ -11,10 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devstack.app_specs import choose_interpreter, executable
+from devstack.config import ConfigError, parse_config
 from tests.functional.test_cli import Stack, wait_for
 from tests.stack import free_port
 
-pytestmark = pytest.mark.functional
 
 APP = '''
 import os
@@ -53,6 +54,7 @@ def make_venv(folder: Path) -> Path:
     return python
 
 
+@pytest.mark.functional
 @pytest.mark.timeout(600)
 def test_flask_and_celery_run_with_the_projects_venv(tmp_path):
     python = make_venv(tmp_path)
@@ -95,3 +97,49 @@ enabled = false
                  what="the task ran in the venv's worker")
     finally:
         s.stop()
+
+
+def fake_venv(folder: Path) -> Path:
+    (folder / "bin").mkdir(parents=True)
+    (folder / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for name in ("python", "celery"):
+        (folder / "bin" / name).write_text("#!/bin/sh\n")
+        (folder / "bin" / name).chmod(0o755)
+    return folder / "bin" / "python"
+
+
+def test_the_interpreter_is_chosen_config_then_virtual_env_then_dot_venv_then_venv_then_devstacks(tmp_path):
+    root = tmp_path / "app"
+    venv, dot_venv, active = fake_venv(root / "venv"), fake_venv(root / ".venv"), fake_venv(tmp_path / "active")
+    configured = fake_venv(tmp_path / "configured")
+    assert choose_interpreter(configured, root, {"VIRTUAL_ENV": str(active.parent.parent)}).source == "[project] python"
+    chosen = choose_interpreter(None, root, {"VIRTUAL_ENV": str(active.parent.parent)})
+    assert (chosen.python, chosen.source) == (str(active), "VIRTUAL_ENV")
+    assert choose_interpreter(None, root, {}).python == str(dot_venv)
+    (dot_venv.parent.parent / "pyvenv.cfg").unlink()
+    dot_venv.unlink()
+    assert choose_interpreter(None, root, {}).python == str(venv)
+    venv.unlink()
+    own = choose_interpreter(None, root, {})
+    assert own.own and own.python == sys.executable
+    assert own.activate({"PATH": "/bin"}) == {"PATH": "/bin"}  # devstack's own changes nothing
+
+    env = choose_interpreter(configured, root, {}).activate({"PATH": "/bin"})
+    assert env == {"PATH": f"{configured.parent}:/bin", "VIRTUAL_ENV": str(configured.parent.parent)}
+    python = choose_interpreter(configured, root, {})
+    assert executable("celery", env, python) == [str(configured.parent / "celery")]
+    assert executable("flask", env, python) == [str(configured), "-m", "flask"]  # not installed there as a script
+
+
+def test_project_python_must_be_an_interpreter_or_a_venv(tmp_path):
+    (tmp_path / "empty").mkdir()
+    fake_venv(tmp_path / "env")
+    base = {"api": {"enabled": False}, "worker": {"enabled": False}}
+    cfg = parse_config({**base, "project": {"python": "env"}}, root=tmp_path, path=tmp_path / "devstack.toml",
+                       source="devstack.toml", cwd=tmp_path)
+    assert cfg.project.python == tmp_path / "env" / "bin" / "python"  # a venv folder means its bin/python
+    for value, words in (("empty", "has no bin/python"), ("nope/python", "is not an executable Python")):
+        with pytest.raises(ConfigError) as err:
+            parse_config({**base, "project": {"python": value}}, root=tmp_path, path=tmp_path / "devstack.toml",
+                         source="devstack.toml", cwd=tmp_path)
+        assert words in str(err.value) and "[project] python" in str(err.value)
