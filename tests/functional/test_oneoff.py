@@ -34,10 +34,11 @@ def left_behind(folder: Path) -> list[psutil.Process]:
 
 @pytest.fixture
 def stacks(tmp_path):
+    """`make(config, folder=tmp_path)` runs `devstack up --no-tui` there; every stack is stopped at the end."""
     made: list[Stack] = []
 
-    def make(config: Path) -> Stack:
-        s = Stack(tmp_path, config)
+    def make(config: Path, folder: Path | None = None) -> Stack:
+        s = Stack(folder or tmp_path, config)
         made.append(s)
         return s
 

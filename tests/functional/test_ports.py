@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.test_cli import Stack, run_cli, wait_for
+from tests.functional.test_oneoff import stacks  # noqa: F401  (the fixture)
 from tests.stack import http_get
 
 pytestmark = pytest.mark.functional
@@ -31,20 +32,14 @@ def api_port(stack: Stack) -> int:
 
 
 @pytest.fixture
-def two_folders(tmp_path):
-    made: list[Stack] = []
-
-    def make(name: str, text: str = NO_PORTS) -> Stack:
+def two_folders(tmp_path, stacks):
+    def make(name: str) -> Stack:
         folder = tmp_path / name
         folder.mkdir()
-        (folder / "devstack.toml").write_text(text)
-        s = Stack(folder, folder / "devstack.toml")
-        made.append(s)
-        return s
+        (folder / "devstack.toml").write_text(NO_PORTS)
+        return stacks(folder / "devstack.toml", folder)
 
-    yield make
-    for s in made:
-        s.stop()
+    return make
 
 
 def test_two_stacks_in_two_folders_both_start_without_any_port_configured(two_folders):
