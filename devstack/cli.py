@@ -205,6 +205,18 @@ def schema() -> None:
     click.echo(json.dumps(config_schema(), indent=2))
 
 
+@main.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False, exists=True))
+def init(folder: Path | None) -> None:
+    """Write a commented devstack.toml for the project in FOLDER (default: here): the Flask and Celery
+    apps, queues, pool and beat it finds, each with where it was found. Never overwrites one."""
+    from .init_config import write_config
+
+    target, scan = write_config((folder or Path.cwd()).resolve())
+    click.echo(target.read_text(), nl=False)
+    click.echo(f"devstack: wrote {target}. Check the lines marked `guess`, then `devstack up`.", err=True)
+
+
 # ----- control commands ----------------------------------------------------------------------------
 def _state_dir(config_path: Path | None) -> Path:
     return Path(_load(config_path).project.state_dir)
