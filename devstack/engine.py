@@ -150,6 +150,12 @@ class Engine:
                             "warning")
                 api.port = port
 
+    def _keep_chosen_port(self, config) -> None:
+        """A re-read config that sets no API port keeps the port the API has (one _check_app_ports chose
+        when the default was taken): restarting on the default would hit the same owner again."""
+        if "port" not in config.api.model_fields_set:
+            config.api.port = self.config.api.port
+
     async def _start_when_ready(self, service: Service) -> None:
         for dep in service.spec.depends_on:
             if dep in self.services:
@@ -360,6 +366,7 @@ class Engine:
         names = [n for n in self.services if n != "redis" and n in config.services()]
         before = {n: self.spec_for(n).fingerprint() for n in names}
         previous = self.config, self.env_file_vars
+        self._keep_chosen_port(config)
         self.config, self.env_file_vars = config, env_file_vars
         try:
             return [n for n in names if self.spec_for(n).fingerprint() != before[n]]

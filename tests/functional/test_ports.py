@@ -62,6 +62,13 @@ def test_two_stacks_in_two_folders_both_start_without_any_port_configured(two_fo
     wait_for(lambda: (http_get(f"http://127.0.0.1:{api_port(second)}/tasks/{task['id']}") or {}).get("result") == 4,
              30, what="a task through the second stack")
 
+    # an edit of devstack.toml restarts the API on the port it was given, not on the taken default
+    port, pid = api_port(second), two["services"]["api"]["pid"]
+    (second.folder / "devstack.toml").write_text(NO_PORTS + '\n[env]\nEDITED = "1"\n')
+    wait_for(lambda: (st := second.status()["services"]["api"])["pid"] != pid and st["state"] == "ready", 60,
+             what="the api restarted for the config change")
+    assert http_get(f"http://127.0.0.1:{port}/") is not None, second.output[-3000:]
+
 
 def test_a_taken_explicit_port_names_the_stack_that_holds_it(two_folders, tmp_path):
     first = two_folders("first")
