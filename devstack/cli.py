@@ -192,7 +192,7 @@ def env(config_path: Path | None, service: str | None, as_json: bool, export: bo
 
     from .oneoff import format_env, stack_env
 
-    values, password, _running = stack_env(_load(config_path), service)
+    values, password = stack_env(_load(config_path), service)
     secrets = () if show_secrets else (password, quote(password, safe=""))
     click.echo(format_env(values, secrets, as_json=as_json, export=export))
 

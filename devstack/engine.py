@@ -177,17 +177,28 @@ class Engine:
 
     def _oneshot_watcher(self, step: Service):
         """A oneshot step that exited 0 counts as ready (its dependents start); one that failed keeps
-        them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again."""
+        them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again.
+
+        Once spawned the step is held (as at shutdown), so its exit ends its run as "stopped" with the
+        exit code, never as a crash or a restart; the engine then judges the code."""
+        running = False
+
         def on_event(event) -> None:
-            if (self._closing or not isinstance(event, StateChanged) or event.service != step.name
-                    or event.state != State.CRASHED or event.exit_code is None):
+            nonlocal running
+            if self._closing or not isinstance(event, StateChanged) or event.service != step.name:
                 return
-            if event.exit_code == 0:
-                step.state = State.STOPPED
-                self.bus.emit(StateChanged(step.name, State.STOPPED, None, 0, step.restarts, "done: exited with code 0"))
-                step.ready_event.set()
-            else:
-                self._block_dependents(step.name, event.detail)
+            if event.state == State.STARTING and event.pid:
+                running = True
+                step.hold()
+            elif event.state == State.STOPPED and running:
+                running = False
+                if event.exit_code == 0:
+                    step.ready_event.set()
+                    self.notice(f"{step.name} done (exited with code 0)", service=step.name)
+                else:
+                    why = "was stopped" if event.exit_code is None else f"exited with code {event.exit_code}"
+                    step.fail_to_start(f"{step.name} {why}")
+                    self._block_dependents(step.name, why)
         return on_event
 
     def _block_dependents(self, name: str, why: str) -> None:

@@ -3,7 +3,9 @@ against the running stack's Redis, or a Redis started for the command alone and 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shlex
 import signal
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from . import environment
 from .errors import DevstackError
 from .redis_server import RedisEndpoint, external_endpoint
 from .secrets import mask
-from .state import is_locked
+from .state import is_locked, prepare_state_dir
 
 __all__ = ["stack_env", "run_command", "format_env"]
 
@@ -45,8 +47,8 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
     return RedisEndpoint(redis["mode"], redis["host"] or "127.0.0.1", redis["port"] or config.redis.port, password)
 
 
-def stack_env(config, name: str | None = None, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str, bool]:
-    """(environment of service `name`, the Redis password, whether a stack is running) without starting anything.
+def stack_env(config, name: str | None = None, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """(environment of service `name`, the Redis password) without starting anything.
 
     With no stack running, the wiring names the configured port: `devstack up` may pick another one
     when that one is taken (it says so), which `devstack env` then shows once the stack runs.
@@ -54,22 +56,18 @@ def stack_env(config, name: str | None = None, environ: dict[str, str] | None = 
     _check_service(config, name)
     environ = dict(os.environ if environ is None else environ)
     file_vars = environment.env_file_vars(config)
-    Path(config.project.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    prepare_state_dir(Path(config.project.state_dir))  # where a first password is stored for `up` to use
     password = environment.stack_password(config, environ, file_vars)
     endpoint = _running_endpoint(config, password)
-    running = endpoint is not None
     if endpoint is None:
         endpoint = (external_endpoint(config.redis) if config.redis.mode == "external"
                     else RedisEndpoint(config.redis.mode, "127.0.0.1", config.redis.port, password))
-    return environment.service_env(config, name, endpoint, environ, file_vars), password, running
+    return environment.service_env(config, name, endpoint, environ, file_vars), password
 
 
 def format_env(env: dict[str, str], secrets: tuple[str, ...], *, as_json: bool, export: bool) -> str:
     """The environment as text: KEY=VALUE lines, `export KEY='VALUE'` lines, or a JSON object; `secrets`
     (empty with --show-secrets) are masked, and so is every URL's password."""
-    import json
-    import shlex
-
     shown = {k: (mask(v, secrets) if secrets else v) for k, v in sorted(env.items())}
     if as_json:
         return json.dumps(shown, indent=2)
@@ -99,7 +97,7 @@ async def run_command(config, argv: list[str], name: str | None = None) -> int:
         raise DevstackError("no command given. Fix: `devstack run -- flask db upgrade` (the command after --).", 2)
     cwd = Path(config.service(name).cwd) if name else Path(config.root)
     if is_locked(Path(config.project.state_dir)):
-        env, _, _ = stack_env(config, name)
+        env, _ = stack_env(config, name)
         return await _run(argv, env, cwd)
     from .engine import Engine
 
