@@ -38,6 +38,7 @@ class HeaderInfo:
     project: str
     redis: str  # e.g. "binary 127.0.0.1:6379"
     solo: bool
+    python: str = ""  # the interpreter that runs the app and why, e.g. "/app/.venv/bin/python (.venv in the project)"
 
 
 @dataclass
@@ -128,7 +129,8 @@ class Stack:
         status = self.engine.status()
         r = status["redis"]
         where = f"{r['host']}:{r['port']}" if r["host"] else "(starting)"
-        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo)
+        python = f"{status['python']['path']} ({status['python']['source']})"
+        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo, python)
 
     def services(self) -> list[ServiceRow]:
         rows = []

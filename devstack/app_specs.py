@@ -1,10 +1,13 @@
 """What each app service runs: the ServiceSpec of api, worker, beat and every [process.*], from its config table."""
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 from .probes import HttpProbe, LogProbe, Probe, http_probe_from_url
 from .supervisor.spec import ServiceSpec
@@ -19,41 +22,107 @@ FLASK_PRELOAD = ("flask", "flask.cli", "werkzeug.serving", "werkzeug.debug", "ce
                  "redis")
 
 
-def executable(name: str, env: dict[str, str]) -> list[str]:
-    """Which `celery`/`flask` runs the app.
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs the app's `flask`/`celery`, and why that one."""
 
-    An activated virtualenv (VIRTUAL_ENV) is the user saying "my app's environment": use its PATH.
-    Otherwise the one beside devstack's own Python (devstack installed into the app's venv but not
-    activated), then PATH, then `python -m`.
-    """
-    beside = Path(sys.executable).with_name(name)
-    found = shutil.which(name, path=env.get("PATH"))
-    if env.get("VIRTUAL_ENV") and found:
-        return [found]
+    python: str
+    source: str  # "[project] python", "VIRTUAL_ENV", ".venv in the project", "devstack's own"
+
+    @property
+    def own(self) -> bool:
+        return self.source == OWN
+
+    @property
+    def bindir(self) -> Path:
+        return Path(self.python).parent  # not resolved: a venv's bin/python is a symlink out of the venv
+
+    @property
+    def venv(self) -> Path | None:
+        root = self.bindir.parent
+        return root if (root / "pyvenv.cfg").exists() else None
+
+    def activate(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` as an activated virtualenv has it: the interpreter's bin first on PATH (so the app's
+        own subprocesses and `devstack run` find its commands), VIRTUAL_ENV when it is a venv."""
+        if self.own:
+            return env
+        path = env.get("PATH", os.defpath)
+        if path.split(os.pathsep)[0] != str(self.bindir):
+            env["PATH"] = f"{self.bindir}{os.pathsep}{path}"
+        if self.venv is not None:
+            env["VIRTUAL_ENV"] = str(self.venv)
+        return env
+
+
+OWN = "devstack's own"
+
+
+def choose_interpreter(configured: Path | None, root: Path, env: Mapping[str, str]) -> Interpreter:
+    """[project] python, else the activated VIRTUAL_ENV, else a .venv (or venv) folder in the project,
+    else the Python devstack runs on: the app's dependencies are the app's, not devstack's."""
+    if configured is not None:
+        return Interpreter(str(configured), "[project] python")
+    venv = env.get("VIRTUAL_ENV")
+    if venv and _venv_python(Path(venv)):
+        return Interpreter(str(_venv_python(Path(venv))), "VIRTUAL_ENV")
+    for name in (".venv", "venv"):
+        found = _venv_python(Path(root) / name)
+        if found:
+            return Interpreter(str(found), f"{name} in the project")
+    return Interpreter(sys.executable, OWN)
+
+
+def _venv_python(folder: Path) -> Path | None:
+    for name in ("python", "python3"):
+        candidate = folder / "bin" / name
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def executable(name: str, env: dict[str, str], python: Interpreter | None = None) -> list[str]:
+    """Which `celery`/`flask` runs the app: the console script beside the chosen interpreter, else
+    `python -m` with it. With devstack's own interpreter: beside it, then PATH, then `python -m`."""
+    python = python or Interpreter(sys.executable, OWN)
+    beside = python.bindir / name
     if beside.exists():
         return [str(beside)]
-    if found:
+    found = shutil.which(name, path=env.get("PATH"))
+    if python.own and found:
         return [found]
-    return [sys.executable, "-m", name]
+    return [python.python, "-m", name]
 
 
-def api_spec(api, env: dict[str, str], preload: bool) -> ServiceSpec:
+def _deps(table) -> list[str]:
+    """An app service always waits for Redis, then for what its `depends_on` names."""
+    return ["redis", *(d for d in table.depends_on if d != "redis")]
+
+
+class ExitProbe(Probe):
+    """A oneshot step is never ready while it runs: the engine marks it done once it exited 0."""
+
+    async def wait(self) -> None:
+        await asyncio.get_running_loop().create_future()
+
+
+def api_spec(api, env: dict[str, str], preload: bool, python: Interpreter | None = None) -> ServiceSpec:
     argv = list(api.command) if api.command else [
-        *executable("flask", env), "--app", api.app, "run", "--debug", "--no-reload",
+        *executable("flask", env, python), "--app", api.app, "run", "--debug", "--no-reload",
         "--host", api.host, "--port", str(api.port)]
     host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
     return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
-                       HttpProbe(host, api.port, api.ready_path), ["redis"], api.stop_timeout,
+                       HttpProbe(host, api.port, api.ready_path), _deps(api), api.stop_timeout,
                        preload=FLASK_PRELOAD if preload else ())
 
 
 def worker_spec(w, env: dict[str, str], pool: str, concurrency: int | None, generation: int, preload: bool,
-                confirm: Callable[[str, str | None], Awaitable[None]]) -> ServiceSpec:
+                confirm: Callable[[str, str | None], Awaitable[None]], python: Interpreter | None = None) -> ServiceSpec:
     """`confirm(nodename, broker URL)` runs once the worker logs ready (see Engine._confirm_worker)."""
     if w.command:
         argv = list(w.command)
     else:
-        argv = [*executable("celery", env), "-A", w.app, "worker", "-P", pool]
+        argv = [*executable("celery", env, python), "-A", w.app, "worker", "-P", pool]
         if concurrency:
             argv += ["-c", str(concurrency)]
         if w.queues:
@@ -70,24 +139,27 @@ def worker_spec(w, env: dict[str, str], pool: str, concurrency: int | None, gene
         await confirm(match.group(1), broker)
 
     return ServiceSpec("worker", argv + list(w.args), Path(w.cwd), env, LogProbe(WORKER_READY, on_ready_line),
-                       ["redis"], w.stop_timeout, term_main_only=True, stdin_pipe=True,
+                       _deps(w), w.stop_timeout, term_main_only=True, stdin_pipe=True,
                        preload=CELERY_PRELOAD if preload else ())
 
 
-def beat_spec(b, worker_app: str, env: dict[str, str], state_dir: Path, preload: bool) -> ServiceSpec:
+def beat_spec(b, worker_app: str, env: dict[str, str], state_dir: Path, preload: bool,
+              python: Interpreter | None = None) -> ServiceSpec:
     argv = list(b.command) if b.command else [
-        *executable("celery", env), "-A", b.app or worker_app, "beat", "-l", b.loglevel.upper(),
+        *executable("celery", env, python), "-A", b.app or worker_app, "beat", "-l", b.loglevel.upper(),
         "-s", str(state_dir / "celerybeat-schedule")]
-    return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), ["redis"],
+    return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), _deps(b),
                        b.stop_timeout, preload=CELERY_PRELOAD if preload else ())
 
 
 def process_spec(name: str, proc, env: dict[str, str]) -> ServiceSpec:
-    if proc.ready_http:
-        probe: Probe = http_probe_from_url(proc.ready_http)
+    if proc.oneshot:
+        probe: Probe = ExitProbe()
+    elif proc.ready_http:
+        probe = http_probe_from_url(proc.ready_http)
     elif proc.ready_log:
         probe = LogProbe(proc.ready_log)
     else:
         probe = Probe()
     return ServiceSpec(name, list(proc.command) + list(proc.args), Path(proc.cwd), env, probe,
-                       list(proc.depends_on), proc.stop_timeout)
+                       list(proc.depends_on), proc.stop_timeout, autorestart=not proc.oneshot)

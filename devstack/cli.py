@@ -159,6 +159,64 @@ def doctor(config_path: Path | None) -> None:
     sys.exit(1 if any(c.level == FAIL for c in checks) else 0)
 
 
+# ----- one-off commands and the environment --------------------------------------------------------
+SERVICE_OPTION = click.option("-s", "--service", "service", default=None,
+                              help="Add this service's own `env` table (api, worker, beat or a [process.*]).")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@CONFIG_OPTION
+@SERVICE_OPTION
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(config_path: Path | None, service: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND in the project folder with the services' environment; exit with its code.
+
+    Uses the running stack's Redis, or starts the stack's Redis for the command and stops it after:
+    `devstack run -- flask db upgrade`.
+    """
+    from .oneoff import run_command
+
+    argv = list(command[1:] if command[:1] == ("--",) else command)
+    sys.exit(asyncio.run(run_command(_load(config_path), argv, service)))
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("service", required=False)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object instead of KEY=VALUE lines.")
+@click.option("--export", is_flag=True, help="`export KEY='VALUE'` lines, for `eval \"$(devstack env --export)\"`.")
+@click.option("--show-secrets", is_flag=True, help="Print the Redis password instead of ***.")
+def env(config_path: Path | None, service: str | None, as_json: bool, export: bool, show_secrets: bool) -> None:
+    """Print the environment SERVICE gets (no SERVICE: what every service shares); the password masked."""
+    from urllib.parse import quote
+
+    from .oneoff import format_env, stack_env
+
+    values, password = stack_env(_load(config_path), service)
+    secrets = () if show_secrets else (password, quote(password, safe=""))
+    click.echo(format_env(values, secrets, as_json=as_json, export=export))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of devstack.toml (for editors: Taplo / Even Better TOML)."""
+    from .config import config_schema
+
+    click.echo(json.dumps(config_schema(), indent=2))
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False, exists=True))
+def init(folder: Path | None) -> None:
+    """Write a commented devstack.toml for the project in FOLDER (default: here): the Flask and Celery
+    apps, queues, pool and beat it finds, each with where it was found. Never overwrites one."""
+    from .init_config import write_config
+
+    target, scan = write_config((folder or Path.cwd()).resolve())
+    click.echo(target.read_text(), nl=False)
+    click.echo(f"devstack: wrote {target}. Check the lines marked `guess`, then `devstack up`.", err=True)
+
+
 # ----- control commands ----------------------------------------------------------------------------
 def _state_dir(config_path: Path | None) -> Path:
     return Path(_load(config_path).project.state_dir)

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import app_specs
-from .envfile import compose_env, parse_env_file
+from . import app_specs, environment
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
 from .auto_requeue import AutoRequeue
-from .redis_server import RedisEndpoint, check_port_free, load_or_create_password, plan_redis, remove_stale_containers
+from .ports import choose_port, moved_notice
+from .redis_server import RedisEndpoint, plan_redis, remove_stale_containers
 from .resp import raw_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
@@ -75,11 +75,8 @@ class Engine:
         self._lifeline_r, self._lifeline_w = os.pipe()
         os.set_inheritable(self._lifeline_r, False)
 
-        env_file = self.config.project.env_file
-        self.env_file_vars = parse_env_file(Path(env_file)) if env_file else {}
-        password = load_or_create_password(
-            self.config.redis, self.environ.get("REDIS_PASSWORD") or self.env_file_vars.get("REDIS_PASSWORD"),
-            self.state_dir)
+        self.env_file_vars = environment.env_file_vars(self.config)
+        password = environment.stack_password(self.config, self.environ, self.env_file_vars)
         base_env = {**self.env_file_vars, **self.environ}
         self.endpoint, redis_spec = plan_redis(self.config.redis, self.state_dir, password, base_env)
         if self.endpoint.password:
@@ -145,9 +142,23 @@ class Engine:
                 self._record.add(f"{service.name}-guard", service.guard.pid)
 
     def _check_app_ports(self) -> None:
+        """The API's port, like Redis's (chosen by plan_redis), moves up when only defaulted and taken."""
+        redis = self.config.redis
+        if self.endpoint.mode != "external" and self.endpoint.port != redis.port:
+            self.notice(moved_notice(redis.port, self.endpoint.port, "Redis", "[redis] port"), "warning")
         api = self.config.api
         if api.enabled and not api.command:
-            check_port_free(api.port, "the API", "[api] port")
+            port = choose_port(api.port, explicit="port" in api.model_fields_set, what="the API", key="[api] port")
+            if port != api.port:
+                self.notice(moved_notice(api.port, port, "the API", "[api] port") + f" API: http://127.0.0.1:{port}/",
+                            "warning")
+                api.port = port
+
+    def _keep_chosen_port(self, config) -> None:
+        """A re-read config that sets no API port keeps the port the API has (one _check_app_ports chose
+        when the default was taken): restarting on the default would hit the same owner again."""
+        if "port" not in config.api.model_fields_set:
+            config.api.port = self.config.api.port
 
     async def _start_when_ready(self, service: Service) -> None:
         for dep in service.spec.depends_on:
@@ -158,8 +169,52 @@ class Engine:
         missing = self._missing_command(service.spec)
         if missing:
             service.fail_to_start(missing)
+            self._block_dependents(service.name, "could not start")
             return
+        if self._is_oneshot(service.name):
+            self.bus.subscribe(self._oneshot_watcher(service))
         service.start()
+
+    def _is_oneshot(self, name: str) -> bool:
+        proc = self.config.process.get(name)
+        return bool(proc and proc.oneshot)
+
+    def _oneshot_watcher(self, step: Service):
+        """A oneshot step that exited 0 counts as ready (its dependents start); one that failed keeps
+        them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again.
+
+        Once spawned the step is held (as at shutdown), so its exit ends its run as "stopped" with the
+        exit code, never as a crash or a restart; the engine then judges the code."""
+        running = False
+
+        def on_event(event) -> None:
+            nonlocal running
+            if self._closing or not isinstance(event, StateChanged) or event.service != step.name:
+                return
+            if event.state == State.STARTING and event.pid:
+                running = True
+                step.hold()
+            elif event.state == State.STOPPED and running:
+                running = False
+                if event.exit_code == 0:
+                    step.ready_event.set()
+                    self.notice(f"{step.name} done (exited with code 0)", service=step.name)
+                else:
+                    why = "was stopped" if event.exit_code is None else f"exited with code {event.exit_code}"
+                    step.fail_to_start(f"{step.name} {why}")
+                    self._block_dependents(step.name, why)
+        return on_event
+
+    def _block_dependents(self, name: str, why: str) -> None:
+        """Mark every service waiting (directly or not) for `name` as not started, saying why."""
+        blocked = {name}
+        while more := [n for n, s in self.services.items() if n not in blocked and isinstance(s, Service)
+                       and not s.running and blocked & set(s.spec.depends_on)]:
+            for other in more:
+                blocked.add(other)
+                self.services[other].fail_to_start(
+                    f"{other} not started: {name} {why}. Fix {name} (`devstack logs {name}`), then "
+                    f"`devstack restart {name}`: {other} starts once it succeeds.")
 
     def _missing_command(self, spec: ServiceSpec) -> str | None:
         exe = spec.argv[0]
@@ -217,8 +272,11 @@ class Engine:
 
     # ----- specs --------------------------------------------------------------------------------------
     def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:
-        return compose_env(environ=self.environ, env_file=self.env_file_vars, wiring=self.endpoint.wiring(),
-                           global_env=self.config.env, service_env=service_env)
+        return environment.child_env(self.config, self.endpoint, self.environ, self.env_file_vars, service_env)
+
+    def interpreter(self) -> app_specs.Interpreter:
+        """The Python that runs flask/celery: the app's, not devstack's (see app_specs.choose_interpreter)."""
+        return environment.interpreter(self.config, self.environ)
 
     def _app_specs(self) -> list[ServiceSpec]:
         cfg = self.config
@@ -234,7 +292,8 @@ class Engine:
         pool, concurrency = self.worker_pool()
         return app_specs.worker_spec(
             w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
-            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)))
+            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)),
+            self.interpreter())
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -256,10 +315,10 @@ class Engine:
         if name == "worker":
             return self.worker_spec()
         if name == "api":
-            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload)
+            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload, self.interpreter())
         if name == "beat":
             return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
-                                       cfg.reload.preload)
+                                       cfg.reload.preload, self.interpreter())
         proc = cfg.process[name]
         return app_specs.process_spec(name, proc, self._child_env(proc.env))
 
@@ -331,6 +390,7 @@ class Engine:
         names = [n for n in self.services if n != "redis" and n in config.services()]
         before = {n: self.spec_for(n).fingerprint() for n in names}
         previous = self.config, self.env_file_vars
+        self._keep_chosen_port(config)
         self.config, self.env_file_vars = config, env_file_vars
         try:
             return [n for n in names if self.spec_for(n).fingerprint() != before[n]]
@@ -417,6 +477,7 @@ class Engine:
             "solo": self.solo,
             "pid": os.getpid(),
             "auto_requeued": self.auto_requeue.count,
+            "python": {"path": (python := self.interpreter()).python, "source": python.source},
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,

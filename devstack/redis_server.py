@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import DevstackError
-from .ports import port_owner
+from .ports import choose_port
 from .probes import RedisProbe
 from .supervisor.spec import ServiceSpec
 
@@ -206,16 +206,8 @@ def load_or_create_password(cfg, env_password: str | None, state_dir: Path) -> s
 
 
 def check_port_free(port: int, what: str, key: str) -> None:
-    """Fail with the owner's name when a port on loopback is taken."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return
-        except OSError:
-            pass
-    raise DevstackError(f"Port {port} for {what} is already in use{port_owner(port)}. "
-                        f"Fix: stop that process, or set {key} to a free port in your devstack.toml.", 1)
+    """Fail with the owner's name (another devstack stack: its folder) when a port on loopback is taken."""
+    choose_port(port, explicit=True, what=what, key=key)
 
 
 def _ipv6_loopback() -> bool:
@@ -256,8 +248,9 @@ def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tupl
     mode, binary = resolve_mode(cfg)
     if mode == "external":
         return external_endpoint(cfg), None
-    check_port_free(cfg.port, "Redis", "[redis] port")
-    endpoint = RedisEndpoint(mode, "127.0.0.1", cfg.port, password)
+    # A port only defaulted may move when taken (a second project's stack): the engine says so.
+    port = choose_port(cfg.port, explicit="port" in cfg.model_fields_set, what="Redis", key="[redis] port")
+    endpoint = RedisEndpoint(mode, "127.0.0.1", port, password)
     data_dir = state_dir / "redis"
     data_dir.mkdir(mode=0o700, exist_ok=True)
     conf = state_dir / "redis.conf"
@@ -266,7 +259,7 @@ def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tupl
         name = f"devstack-{label}-redis"
         write_conf(conf, port=6379, password=password, data_dir="/data", persist=cfg.persist, bind="0.0.0.0")
         argv = [binary, "run", "--rm", "--name", name, "--label", f"{DOCKER_LABEL}={label}",
-                "-p", f"127.0.0.1:{cfg.port}:6379", "-v", f"{conf}:/usr/local/etc/redis/redis.conf:ro",
+                "-p", f"127.0.0.1:{port}:6379", "-v", f"{conf}:/usr/local/etc/redis/redis.conf:ro",
                 "-v", f"{data_dir}:/data", cfg.image, "redis-server", "/usr/local/etc/redis/redis.conf"]
 
         async def remove_container() -> None:
@@ -276,7 +269,7 @@ def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tupl
                            stop_timeout=10, stop_hook=remove_container)
         return endpoint, spec
     bind = "127.0.0.1 ::1" if _ipv6_loopback() else "127.0.0.1"
-    write_conf(conf, port=cfg.port, password=password, data_dir=data_dir, persist=cfg.persist, bind=bind)
+    write_conf(conf, port=port, password=password, data_dir=data_dir, persist=cfg.persist, bind=bind)
     spec = ServiceSpec("redis", [binary, str(conf)], state_dir, env, RedisProbe(endpoint.connect_kwargs()),
                        stop_timeout=10)
     return endpoint, spec

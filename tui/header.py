@@ -1,4 +1,4 @@
-"""The top line: project, where Redis runs (never its password), and the SOLO badge."""
+"""The top line: project, where Redis runs (never its password), the app's Python, and the SOLO badge."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -10,12 +10,15 @@ from .source import HeaderInfo
 
 
 class StackHeader(Horizontal):
-    """Project name, Redis mode and host:port, and a badge while the worker runs `-P solo`."""
+    """Project name, Redis mode and host:port, the interpreter running the app, and a badge while the
+    worker runs `-P solo`."""
 
     DEFAULT_CSS = """
     StackHeader { height: 1; background: $primary-darken-2; color: $text; }
     StackHeader #title { width: auto; text-style: bold; padding: 0 1; }
     StackHeader #redis { width: 1fr; padding: 0 1; color: $text-muted; }
+    StackHeader #python { width: auto; max-width: 60%; padding: 0 1; color: $text-muted; display: none; }
+    StackHeader.-python #python { display: block; }
     StackHeader #solo { width: auto; display: none; background: $warning; color: $background;
                         text-style: bold; padding: 0 1; }
     StackHeader.-solo #solo { display: block; }
@@ -24,6 +27,7 @@ class StackHeader(Horizontal):
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         yield Static(id="redis")
+        yield Static(id="python")
         yield Static("SOLO: -P solo -c 1, breakpoint() works", id="solo")
 
     _shown: HeaderInfo | None = None
@@ -35,4 +39,6 @@ class StackHeader(Horizontal):
         # Text, not markup: a project called "[x]" must show as typed.
         self.query_one("#title", Static).update(Text(f"devstack · {info.project}"))
         self.query_one("#redis", Static).update(Text(f"Redis {info.redis}"))
+        self.query_one("#python", Static).update(Text(f"Python {info.python}"))
+        self.set_class(bool(info.python), "-python")
         self.set_class(info.solo, "-solo")

@@ -10,6 +10,7 @@ Where each part lives:
     ``rules``       rules across tables: Redis mode and URL, apps, beat defaults, ``depends_on``
     ``messages``    pydantic errors turned into messages naming the key and the nearest valid one
     ``errors``      :class:`ConfigError`
+    ``schema``      the JSON Schema of the file (``devstack schema``), generated from ``models``
     ==============  ==========================================================================
 
 Every path in the file is resolved relative to the folder that holds the config file (``root``).
@@ -45,8 +46,9 @@ from .models import (
     WorkerConfig,
 )
 from .parse import parse_config
+from .schema import SCHEMA_ID, config_schema
 
-from . import discovery, errors, models, parse
+from . import discovery, errors, models, parse, schema
 
 # every public name of the parts; importers use ``devstack.config``, never a part
-__all__ = [*errors.__all__, *models.__all__, *parse.__all__, *discovery.__all__]
+__all__ = [*errors.__all__, *models.__all__, *parse.__all__, *discovery.__all__, *schema.__all__]

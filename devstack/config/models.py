@@ -5,6 +5,7 @@ Models validate a single table; rules spanning several tables live in :mod:`.rul
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -99,6 +100,25 @@ class ProjectConfig(_Table):
     env_file: Path | None = Field(None, strict=False)
     state_dir: Path | None = Field(None, strict=False)
     crash_limit: int = Field(5, ge=1)
+    python: Path | None = Field(None, strict=False)  # the app's interpreter, or its virtualenv folder
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None:
+            return None
+        # absolute, symlinks kept: a venv's bin/python links out of the venv, and the venv is the point
+        p = Path(os.path.abspath(_root(info) / v.expanduser()))
+        if p.is_dir():
+            found = next((p / "bin" / n for n in ("python", "python3") if (p / "bin" / n).exists()), None)
+            if found is None:
+                raise ValueError(f"the folder {str(p)!r} has no bin/python, so it is not a virtualenv. Fix: point "
+                                 "python at the app's interpreter (e.g. \".venv/bin/python\") or its venv folder")
+            return found
+        if not os.access(p, os.X_OK) or not p.is_file():
+            raise ValueError(f"{str(p)!r} is not an executable Python. Fix: create the app's venv "
+                             "(python3 -m venv .venv), or point python at an existing interpreter")
+        return p
 
     @field_validator("name")
     @classmethod
@@ -200,8 +220,16 @@ class ServiceConfig(_Table):
     watch: list[str] | None = None
     watch_ignore: list[str] = Field(default_factory=list)
     watch_extensions: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=lambda: ["redis"])
 
     _split_args = field_validator("args", mode="before")(classmethod(lambda cls, v: _split_command(v)))
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _deps(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [d.strip() for d in v.split(",") if d.strip()]
+        return v
     _env_vals = field_validator("env", mode="before")(classmethod(lambda cls, v: _env_values(v)))
 
     @field_validator("watch", "watch_ignore", "watch_extensions", mode="before")
@@ -297,7 +325,7 @@ class ProcessConfig(ServiceConfig):
     """``[process.<name>]``: any extra long-running command (a frontend dev server, flower, ...)."""
 
     command: list[str]
-    depends_on: list[str] = Field(default_factory=lambda: ["redis"])
+    oneshot: bool = False  # a setup step (migrations): runs once; dependents start after it exited 0
     ready_http: str | None = None
     ready_log: str | None = None
     stop_timeout: float = Field(5.0, gt=0)
@@ -309,13 +337,6 @@ class ProcessConfig(ServiceConfig):
     def _nonempty(cls, v: list[str]) -> list[str]:
         if not v or not v[0].strip():
             raise ValueError('must not be empty. Fix: write e.g. command = "npm run dev"')
-        return v
-
-    @field_validator("depends_on", mode="before")
-    @classmethod
-    def _deps(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [d.strip() for d in v.split(",") if d.strip()]
         return v
 
     @field_validator("ready_http")

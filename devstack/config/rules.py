@@ -71,20 +71,31 @@ def _app_rules(cfg: Config, where: Where, beat_given: bool) -> None:
         raise where.error(["beat"], "app", 'beat is enabled but no Celery app is known. Fix: add app = "module.celery" to [beat] or [worker], or set enabled = false.')
 
 
+def _tables(cfg: Config) -> dict[str, tuple[list[str], Any]]:
+    """Every service that can depend on others: its table path and its config."""
+    tables: dict[str, tuple[list[str], Any]] = {n: ([n], getattr(cfg, n)) for n in ("api", "worker", "beat")}
+    tables.update({n: (["process", n], p) for n, p in cfg.process.items()})
+    return tables
+
+
 def _depends_on_rules(cfg: Config, where: Where) -> None:
     known = set(BUILTIN_SERVICES) | set(cfg.process)
-    for name, proc in cfg.process.items():
-        for dep in proc.depends_on:
+    for name, (table, svc) in _tables(cfg).items():
+        for dep in svc.depends_on:
             if dep == name:
-                raise where.error(["process", name], "depends_on", f'a process cannot depend on itself ("{dep}"). Fix: remove it from depends_on.')
+                raise where.error(table, "depends_on", f'a service cannot depend on itself ("{dep}"). Fix: remove it from depends_on.')
             if dep not in known:
                 close = difflib.get_close_matches(dep, sorted(known), n=1, cutoff=0.5)
                 hint = f' Did you mean "{close[0]}"?' if close else ""
-                raise where.error(["process", name], "depends_on", f'"{dep}" is not a service.{hint} Valid names: {", ".join(sorted(known))}. Fix: correct or remove it.')
+                raise where.error(table, "depends_on", f'"{dep}" is not a service.{hint} Valid names: {", ".join(sorted(known))}. Fix: correct or remove it.')
+    for name, proc in cfg.process.items():
+        if proc.oneshot and (proc.ready_http or proc.ready_log):
+            raise where.error(["process", name], "oneshot", "a oneshot step is done when it exits with code 0, so ready_http / ready_log never apply. Fix: remove them, or set oneshot = false for a long-running process.")
 
 
 def _check_cycles(cfg: Config, where: Where) -> None:
-    graph = {n: [d for d in p.depends_on if d in cfg.process] for n, p in cfg.process.items()}
+    tables = _tables(cfg)
+    graph = {n: [d for d in svc.depends_on if d in tables] for n, (_t, svc) in tables.items()}
     state: dict[str, int] = {}
 
     def visit(node: str, stack: list[str]) -> None:
@@ -92,7 +103,7 @@ def _check_cycles(cfg: Config, where: Where) -> None:
         for dep in graph[node]:
             if state.get(dep) == 1:
                 cycle = stack[stack.index(dep):] + [dep] if dep in stack else [node, dep]
-                raise where.error(["process", node], "depends_on", f"dependency cycle: {' -> '.join(cycle)}. Fix: remove one of these depends_on entries.")
+                raise where.error(tables[node][0], "depends_on", f"dependency cycle: {' -> '.join(cycle)}. Fix: remove one of these depends_on entries.")
             if state.get(dep) is None:
                 visit(dep, stack + [dep])
         state[node] = 2

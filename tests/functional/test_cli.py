@@ -25,6 +25,12 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60)
                           env=env or os.environ.copy())
 
 
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    """tests.waiting.wait_until with the keyword names the functional tests of the CLI use."""
+    return wait_until(predicate, timeout, what, interval)
+
+
 class Stack:
     """A `devstack up --no-tui` subprocess with its output captured in a file."""
 
