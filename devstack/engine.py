@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import app_specs
+from . import app_specs, module_report
 from .envfile import compose_env, parse_env_file
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
@@ -232,9 +232,16 @@ class Engine:
     def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
         pool, concurrency = self.worker_pool()
-        return app_specs.worker_spec(
+        return self._reporting(app_specs.worker_spec(
             w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
-            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)))
+            self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker))))
+
+    def _reporting(self, spec: ServiceSpec) -> ServiceSpec:
+        """With hot reload on, api/worker/beat report the project files they import: a change then
+        restarts only the services that imported it (devstack/module_report.py)."""
+        if self.config.reload.enabled and spec.name in module_report.REPORTING_SERVICES:
+            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root))
+        return spec
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -256,10 +263,10 @@ class Engine:
         if name == "worker":
             return self.worker_spec()
         if name == "api":
-            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload)
+            return self._reporting(app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload))
         if name == "beat":
-            return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
-                                       cfg.reload.preload)
+            return self._reporting(app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env),
+                                                       self.state_dir, cfg.reload.preload))
         proc = cfg.process[name]
         return app_specs.process_spec(name, proc, self._child_env(proc.env))
 

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from ..watch_ignore import DEFAULT_IGNORE
 
@@ -61,6 +62,7 @@ class ServiceWatch:
     ignore: list[str] = field(default_factory=list)
     ignore_paths: list[Path] = field(default_factory=list)
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    explicit: bool = False  # `watch` set in the config: it alone decides, whatever the service imported
 
     def ignored(self, path: Path) -> bool:
         if any(path == p or p in path.parents for p in self.ignore_paths):
@@ -107,7 +109,8 @@ def service_watch(name: str, table, root: Path, state_dir: Path) -> tuple[Servic
     if not entries:
         return None, []
     sw = ServiceWatch(name, root, ignore=[*DEFAULT_IGNORE, *table.watch_ignore], ignore_paths=[state_dir],
-                      extensions=tuple(dict.fromkeys([*DEFAULT_EXTENSIONS, *table.watch_extensions])))
+                      extensions=tuple(dict.fromkeys([*DEFAULT_EXTENSIONS, *table.watch_extensions])),
+                      explicit=table.watch is not None)
     warnings = []
     for entry in entries:
         if _has_glob(entry):
@@ -159,8 +162,26 @@ class ReloadPlanner:
         return cls(root, watches, Path(config.path).resolve() if config.path else None,
                    Path(env).resolve() if env else None, warnings)
 
-    def services_for(self, path: Path) -> list[str]:
-        return [w.service for w in self.watches if w.matches(path)]
+    def services_for(self, path: Path, loaded: Mapping[str, frozenset[Path]] | None = None) -> list[str]:
+        """The services a change of `path` restarts.
+
+        `loaded`: the project files each service reported importing (only services whose report can be
+        trusted: running and ready). A file some service imported restarts, among the services watching
+        by default, those that imported it and those without a report; a file nobody imported (a new
+        module, a template) restarts every service whose watch paths cover it. An explicit `watch` wins.
+        """
+        watching = [w for w in self.watches if w.matches(path)]
+        loaded = loaded or {}
+        if not any(path in files for files in loaded.values()):
+            return [w.service for w in watching]
+        return [w.service for w in watching if w.explicit or path in loaded.get(w.service, (path,))]
+
+    def why(self, path: Path, loaded: Mapping[str, frozenset[Path]] | None = None) -> str:
+        """Why a change of `path` restarts what `services_for` says, for the notice."""
+        importers = [w.service for w in self.watches if path in (loaded or {}).get(w.service, ())]
+        if importers:
+            return f"imported by {', '.join(importers)}"
+        return "imported by no service yet: watch paths" if path.suffix == ".py" else "watch paths"
 
     def special(self, path: Path) -> str | None:
         if path == self.config_file:

@@ -16,6 +16,7 @@ from watchfiles import Change, awatch
 from ..config import ConfigError, load_config
 from ..envfile import parse_env_file
 from ..events import State
+from ..module_report import ModuleReports
 from .plan import ReloadPlanner, files_under, describe_files
 
 MAX_BATCH_WAIT = 2.0  # a file rewritten non-stop still reloads this often (the storm guard caps it)
@@ -67,6 +68,9 @@ class Reloader:
         self.target = target
         self.config = target.config
         self.planner = ReloadPlanner.from_config(target.config)
+        self.reports = ModuleReports(Path(target.config.project.state_dir))
+        self.reports.clear()  # created before the apps start: what they report is this run's code
+        self._why: dict[Path, str] = {}  # each pending file: why it restarts what it restarts
         self.history: list[ReloadRecord] = []
         self.paused: set[str] = set()
         self.armed = asyncio.Event()  # set once the watchers run (a change after this is seen)
@@ -171,10 +175,23 @@ class Reloader:
             self._dirty.set()
 
     def _add_pending(self, paths) -> None:
+        loaded = self.loaded()
         for path in paths:
             kind = self.planner.special(path)
-            for key in [kind] if kind else self.planner.services_for(path):
+            if kind is None:
+                self._why[path] = self.planner.why(path, loaded)
+            for key in [kind] if kind else self.planner.services_for(path, loaded):
                 self._pending.setdefault(key, set()).add(path)
+
+    def loaded(self) -> dict[str, frozenset[Path]]:
+        """The imports of each service whose report describes the code it runs: it is ready (one that is
+        starting or crashed has not imported everything yet), and it has reported."""
+        found = {}
+        for w in self.planner.watches:
+            files = self.reports.files(w.service) if self.target.service_state(w.service) == State.READY else None
+            if files is not None:
+                found[w.service] = files
+        return found
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -211,11 +228,20 @@ class Reloader:
             return
         files = set().union(*ready.values())
         order = [n for n in self.target.service_names() if n in ready]
-        self._notice(f"reload: {describe_files(files, self.planner.root)} changed -> restarting {', '.join(order)}")
+        self._notice(f"reload: {describe_files(files, self.planner.root)} changed -> restarting {', '.join(order)} "
+                     f"({self._reasons(files)})")
         for name in order:
             record = ReloadRecord(name, sorted(map(str, ready[name])), time.monotonic())
             self.history.append(record)
             self._in_flight[name] = asyncio.get_running_loop().create_task(self._restart(record))
+
+    def _reasons(self, files: set[Path]) -> str:
+        """`a.py imported by worker; b.py imported by no service yet: watch paths` (config/env: their name)."""
+        groups: dict[str, list[Path]] = {}
+        for path in files:
+            why = self._why.get(path, "changed")
+            groups.setdefault(why, []).append(path)
+        return "; ".join(f"{describe_files(paths, self.planner.root)} {why}" for why, paths in groups.items())
 
     def _allowed(self, name: str) -> bool:
         """Storm guard: more than storm_limit automatic restarts within a minute pauses the service."""
