@@ -64,7 +64,19 @@ class ServiceWatch:
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     explicit: bool = False  # `watch` set in the config: it alone decides, whatever the service imported
 
+    _seen: dict[Path, bool] = field(default_factory=dict, repr=False, compare=False)
+
     def ignored(self, path: Path) -> bool:
+        """Memoised: every change asks twice (the watch filter, then the planner), a checkout asks thousands
+        of times, and the patterns never change for the life of this object."""
+        found = self._seen.get(path)
+        if found is None:
+            if len(self._seen) > 20000:
+                self._seen.clear()
+            found = self._seen[path] = self._ignored(path)
+        return found
+
+    def _ignored(self, path: Path) -> bool:
         if any(path == p or p in path.parents for p in self.ignore_paths):
             return True
         rel = _relative(path, self.root)

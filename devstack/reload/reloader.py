@@ -162,20 +162,20 @@ class Reloader:
     # ----- changes -> batches -----------------------------------------------------------------------
     def _on_changes(self, changes: set[tuple[Change, str]], recursive: bool) -> None:
         new_folder = False
+        loaded = self.loaded()
         for change, raw in changes:
             path = Path(raw)
             if not recursive and change == Change.added and path.is_dir():
                 new_folder = True  # a new source folder (a checkout, a new package): watch it too, and
-                self._add_pending(files_under(path))  # count what was written before its watch existed
+                self._add_pending(files_under(path), loaded)  # count what was written before its watch existed
                 continue
-            self._add_pending([path])
+            self._add_pending([path], loaded)
         if new_folder:
             self._spawn(self._rewatch())
         if self._pending:
             self._dirty.set()
 
-    def _add_pending(self, paths) -> None:
-        loaded = self.loaded()
+    def _add_pending(self, paths, loaded: dict[str, frozenset[Path]]) -> None:
         for path in paths:
             kind = self.planner.special(path)
             if kind is None:
