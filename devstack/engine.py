@@ -31,6 +31,7 @@ from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
 
 APP_SERVICES = ("api", "worker", "beat")
+RESTART_TIMEOUT = 60.0  # `devstack restart` waits this long for readiness (the control client waits 120 s)
 
 
 class Engine:
@@ -280,16 +281,27 @@ class Engine:
         return names
 
     async def restart(self, names: list[str]) -> None:
-        if self.reloader is not None:
-            self.reloader.resume(self.resolve(names))  # a manual restart ends a reload-storm pause
+        """`devstack restart`, the TUI's w and r: the same overlap as a hot reload (`reload_service`): a new
+        worker generation starts at once while the old one drains. Returns once each new one is ready and
+        no old generation is left, so a restart costs the slower of the two instead of their sum. Raises
+        when a service did not come back."""
         names = self.resolve(names)
-        worker = self._app("worker")
-        if "worker" in names and worker is not None and not self.config.worker.command:
-            # Every worker start is a new generation (its own nodename), so its warm spare, prepared
-            # for exactly that command line, fits a manual restart as well as a hot reload.
-            self.worker_generation += 1
-            worker.respec(self.worker_spec())
-        await asyncio.gather(*(self.services[n].restart() for n in names))
+        if self.reloader is not None:
+            self.reloader.resume(names)  # a manual restart ends a reload-storm pause
+        draining = set(self._drains)
+        ready = await asyncio.gather(*(self._restart_one(n) for n in names))
+        await asyncio.gather(*(self._drains - draining), return_exceptions=True)
+        failed = [n for n, ok in zip(names, ready) if not ok]
+        if failed:
+            states = ", ".join(f"{n} {self.services[n].state.value}" for n in failed)
+            raise DevstackError(f"restarted, but not ready within {RESTART_TIMEOUT:.0f} s: {states}. "
+                                f"`devstack logs {failed[0]}` shows why.", 1)
+
+    async def _restart_one(self, name: str) -> bool:
+        if self._app(name) is None:  # Redis: stopped and started again in place
+            await self.services[name].restart()
+            return True
+        return await self.reload_service(name, RESTART_TIMEOUT) is not None
 
     async def stop(self, names: list[str]) -> None:
         """Stop and hold: neither a reload nor a config edit starts them again, only a start or restart."""
