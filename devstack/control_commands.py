@@ -1,7 +1,6 @@
-"""The `devstack` console script's fast path: status, restart, stop, start, solo and logs talk to the
-running stack without importing click, asyncio or pydantic; anything else (`--help`, `up`, a usage
-error, a config that takes validation to read) goes to the click CLI in devstack/cli.py, which uses
-the same output functions below, so both print the same bytes."""
+"""What the control commands (status, restart, stop, start, solo, logs) send and print, without click,
+asyncio or pydantic: the console script's fast path (devstack/console.py) and the click CLI
+(devstack/cli.py) both call these, so both print the same bytes."""
 from __future__ import annotations
 
 import json
@@ -11,10 +10,6 @@ from pathlib import Path
 from .errors import DevstackError
 
 NAMES_COMMANDS = ("restart", "stop", "start")
-
-
-class _Fallback(Exception):
-    """Not a command line the fast path handles exactly as click would: let click have it."""
 
 
 def status_text(result: dict, as_json: bool) -> str:
@@ -87,73 +82,3 @@ def print_logs(state_dir: Path, name: str, lines: int, follow: bool, write=None)
                             sys.stdout.flush()
                 except KeyboardInterrupt:
                     pass
-
-
-def _parse(argv: list[str]) -> tuple[str, dict, list[str]]:
-    """(command, options, arguments) for the forms click accepts for these commands, else _Fallback."""
-    if not argv or argv[0] not in (*NAMES_COMMANDS, "status", "solo", "logs"):
-        raise _Fallback
-    cmd, rest, opts, args = argv[0], list(argv[1:]), {}, []
-    flags = {"status": {"--json"}, "logs": {"-f"}}.get(cmd, set())
-    valued = {"--config", "-n"} if cmd == "logs" else {"--config"}
-    while rest:
-        word = rest.pop(0)
-        if word == "--":
-            args += rest
-            break
-        key, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
-        if key in flags and not eq:
-            opts[key] = True
-        elif key in valued:
-            if not eq:
-                if not rest:
-                    raise _Fallback
-                value = rest.pop(0)
-            opts[key] = value
-        elif word.startswith("-") and word != "-":
-            raise _Fallback  # --help, a typo, a combined short flag: click's own message
-        else:
-            args.append(word)
-    if cmd == "status" and args or cmd in NAMES_COMMANDS and not args or cmd == "logs" and len(args) != 1:
-        raise _Fallback
-    if cmd == "solo" and (len(args) > 1 or args and args[0] not in ("on", "off")):
-        raise _Fallback
-    if "-n" in opts and not opts["-n"].isdigit():
-        raise _Fallback
-    return cmd, opts, args
-
-
-def _run(cmd: str, opts: dict, args: list[str]) -> None:
-    from .locate import state_dir as locate_state_dir
-
-    from .control_client import socket_path
-
-    state_dir = locate_state_dir(Path.cwd(), opts.get("--config"))
-    if state_dir is None or not (cmd == "logs" or socket_path(state_dir).exists()):
-        # Reading the config takes validation, or no stack runs: the full CLI validates the config first,
-        # so a broken file is reported as such rather than as "no stack is running".
-        raise _Fallback
-    if cmd == "logs":
-        print_logs(state_dir, args[0], int(opts.get("-n", 50)), bool(opts.get("-f")))
-        return
-    if cmd == "status":
-        out = run_status(state_dir, bool(opts.get("--json")))
-    elif cmd == "solo":
-        out = run_solo(state_dir, args[0] if args else None)
-    else:
-        out = run_names(state_dir, cmd, args)
-    sys.stdout.write(out + "\n")
-
-
-def main() -> None:
-    argv = sys.argv[1:]
-    try:
-        _run(*_parse(argv))
-    except _Fallback:
-        from .cli import main as click_main
-
-        click_main()
-    except DevstackError as exc:
-        sys.stdout.flush()
-        sys.stderr.write(f"devstack: {exc.message}\n")
-        sys.exit(exc.exit_code)
