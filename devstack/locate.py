@@ -1,9 +1,8 @@
-"""Where a project's config file and state folder are, found with tomllib alone (no validation): what the
+"""Where a project's config file and state folder are, found with tomllib alone (no validation, no pydantic): what the
 control commands need to reach a running stack. `devstack.config` validates; this only locates."""
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 STATE_FOLDER = ".devstack"
@@ -14,25 +13,37 @@ def default_state_dir(root: Path) -> Path:
     return (Path(root) / STATE_FOLDER).resolve()
 
 
+def _parse(text: str) -> dict:
+    import tomllib  # only when needed: a third of a control command's own time
+
+    return tomllib.loads(text)
+
+
 def _devstack_table(path: Path) -> dict | None:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    """The devstack table of a devstack.toml or pyproject.toml (None: a pyproject.toml without one)."""
+    text = path.read_text(encoding="utf-8")
     if path.name != "pyproject.toml":
-        return data
-    tool = data.get("tool")
+        # No state_dir key means the default: no need to parse. A file broken since `up` is the
+        # reloader's to report; the running stack still answers.
+        return _parse(text) if "state_dir" in text else {}
+    if "devstack" not in text:
+        return None
+    tool = _parse(text).get("tool")
     table = tool.get("devstack") if isinstance(tool, dict) else None
     return table if isinstance(table, dict) else None
 
 
-def _config_file(cwd: Path, explicit: str | None) -> Path | None:
+def _config(cwd: Path, explicit: str | None) -> tuple[Path, dict | None] | None:
+    """(file, its devstack table) as config discovery finds it (devstack/config/discovery.py)."""
     if explicit is not None:
         path = (cwd / os.path.expanduser(explicit)).resolve()
-        return path if path.is_file() else None
+        return (path, _devstack_table(path)) if path.is_file() else None
     for folder in (cwd, *cwd.parents):
         for name in ("devstack.toml", "pyproject.toml"):
             candidate = folder / name
-            if candidate.is_file() and (name == "devstack.toml" or b"devstack" in candidate.read_bytes()):
-                if _devstack_table(candidate) is not None:
-                    return candidate
+            table = _devstack_table(candidate) if candidate.is_file() else None
+            if table is not None:
+                return candidate, table
     return None
 
 
@@ -41,12 +52,12 @@ def state_dir(cwd: Path, explicit: str | None = None) -> Path | None:
     --config, a TOML error, a state_dir that is not a string): the full CLI then says what is wrong."""
     cwd = Path(cwd).resolve()
     try:
-        path = _config_file(cwd, explicit)
-        if path is None:
-            return None if explicit is not None else default_state_dir(cwd)
-        table = _devstack_table(path)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        found = _config(cwd, explicit)
+    except (OSError, ValueError):  # tomllib.TOMLDecodeError and UnicodeDecodeError are ValueErrors
         return None
+    if found is None:
+        return None if explicit is not None else default_state_dir(cwd)
+    path, table = found
     project = table.get("project", {}) if table is not None else None
     value = project.get("state_dir") if isinstance(project, dict) else None
     if not isinstance(project, dict) or not isinstance(value, (str, type(None))):
