@@ -31,8 +31,9 @@ def project_files(modules, root, cache):
         path = cache.get(name)
         if path is None:
             raw = getattr(module, "__file__", None)
-            path = os.path.realpath(raw) if isinstance(raw, str) else ""
-            cache[name] = path
+            if not isinstance(raw, str):
+                continue  # not cached: `__main__` gets its __file__ only after this hook ran
+            path = cache[name] = os.path.realpath(raw)
         if path.startswith(prefix) and not any(part in path for part in _LIBRARY_PARTS):
             found.add(path)
     return found
@@ -47,15 +48,18 @@ def write_report(report, files):
 
 
 def _watch(report, root, pid):
-    cache, seen, written = {}, -1, None
+    """Write the list once imports settle (the module count unchanged for one interval), and again each
+    time new modules settle: a list caught halfway through the start-up imports would be wrong, not late."""
+    cache, seen, settled, written = {}, -1, -1, None
     while os.getpid() == pid:  # a forked child (a prefork pool process) has no copy of this thread anyway
         count = len(sys.modules)
-        if count != seen:
-            seen = count
+        if count == seen and count != settled:
+            settled = count
             files = project_files(list(sys.modules.items()), root, cache)
             if files != written:
                 write_report(report, files)
                 written = files
+        seen = count
         sleep(INTERVAL)
 
 

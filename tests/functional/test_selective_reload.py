@@ -161,10 +161,13 @@ async def test_only_the_services_that_imported_a_file_restart(tmp_path):
         assert any(t.startswith("reload: helpers.py changed -> restarting api, worker, beat (helpers.py imported "
                                 "by no service yet") for t in rec.texts()), rec.texts()
 
-        # Once the worker imports it, it is the worker's alone.
+        # Once the worker imports it, it is the worker's alone. That worker runs in a warm spare (the
+        # guard starts the report there, devstack/guard.py): its report must name the new import.
+        await until(lambda: engine.services["worker"].spare is not None, 30, "the worker's warm spare")
         before = pids(engine)
         write(tmp_path, "worker_tasks.py", WORKER_TASKS.format(version="v3", extra="import helpers  # noqa: F401\n"))
         await reloaded(engine, rec, before, {"worker"})
+        assert "(warm start)" in [s for s in rec.states if s.service == "worker" and s.state == State.READY][-1].detail
         await until(lambda: "helpers.py" in reported(engine, "worker"), 10, "the worker to report helpers.py")
         before = pids(engine)
         write(tmp_path, "helpers.py", "X = 2\n")
@@ -187,7 +190,7 @@ def test_the_report_hook_chains_cleans_up_and_reports(tmp_path):
         print(json.dumps({"pythonpath": os.environ.get("PYTHONPATH"), "site": os.environ.get("APP_SITECUSTOMIZE"),
                           "vars": [k for k in os.environ if k.startswith("DEVSTACK_")],
                           "on_path": [p for p in sys.path if "module_report_site" in p]}), flush=True)
-        time.sleep(1.5)
+        time.sleep(2.5)  # the hook writes once the module count held still for 0.5 s
     """))
     state = tmp_path / "state"
     env = child_env({"PATH": os.environ["PATH"], "PYTHONPATH": str(other)}, "api", state, project)
