@@ -27,9 +27,17 @@ def status_text(result: dict, as_json: bool) -> str:
     return "\n".join(lines)
 
 
-def names_text(cmd: str, done: list[str]) -> str:
-    # `restart` returns once every new generation is ready (Engine.restart): say so.
-    return f"{cmd}: {', '.join(done)}" + (" (ready)" if cmd == "restart" else "")
+def names_text(cmd: str, done: list[str], states: dict[str, str] | None = None) -> str:
+    """`restart: worker (ready)`: a restart returns once the new generations are ready (Engine.restart),
+    and `states` (from the status that follows it) says whether each one is."""
+    text = f"{cmd}: {', '.join(done)}"
+    if states is None:
+        return text
+    bad = [name for name in done if states.get(name) != "ready"]
+    if not bad:
+        return text + " (ready)"
+    return text + (f" (not ready: {', '.join(f'{n} {states.get(n)}' for n in bad)}; "
+                   f"`devstack logs {bad[0]}` shows why)")
 
 
 def solo_text(on: bool) -> str:
@@ -45,7 +53,11 @@ def run_status(state_dir: Path, as_json: bool) -> str:
 def run_names(state_dir: Path, cmd: str, names: list[str]) -> str:
     from .control_client import request
 
-    return names_text(cmd, request(state_dir, cmd, names))
+    done = request(state_dir, cmd, names)
+    if cmd != "restart":
+        return names_text(cmd, done)
+    services = request(state_dir, "status")["services"]
+    return names_text(cmd, done, {n: services.get(n, {}).get("state") for n in done})
 
 
 def run_solo(state_dir: Path, mode: str | None) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_cli import stack, wait_for  # noqa: F401  (stack: the fixture)
+from tests.functional.test_cli import stack  # noqa: F401  (the fixture)
 from tests.stack import write_demo_config
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
 SCRIPT = str(Path(sys.executable).with_name("devstack"))
@@ -74,7 +75,7 @@ def test_fast_control_commands_match_the_click_cli(stack, tmp_path):
     assert fast("stop", "beat", *cfg, cwd=tmp_path).stdout == "stop: beat\n"
     assert s.status()["services"]["beat"]["state"] == "stopped"
     assert fast("start", "beat", *cfg, cwd=tmp_path).stdout == "start: beat\n"
-    wait_for(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, what="beat ready")
+    wait_until(lambda: s.status()["services"]["beat"]["state"] == "ready", 30, "beat ready")
 
     # Not the fast path's to answer: the click CLI does, with its own words.
     for args in (("status", "--help"), ("restart",), ("solo", "maybe"), ("status", "--jsn"), ("restart", "nosuch")):

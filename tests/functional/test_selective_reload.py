@@ -21,7 +21,8 @@ from devstack.config import load_config
 from devstack.engine import Engine
 from devstack.events import State
 from devstack.module_report import REPORT_VAR, ROOT_VAR, SITE_DIR, child_env
-from tests.functional.test_reload import Recorder, settled, until
+from tests.functional.test_reload import Recorder, settled
+from tests.waiting import wait_until_async as until
 from tests.stack import free_port
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(240)]
