@@ -227,21 +227,9 @@ def _state_dir(config_path: Path | None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(config_path: Path | None, as_json: bool) -> None:
     """Show the running stack's services."""
-    from .control import request
+    from .control_commands import run_status
 
-    result = request(_state_dir(config_path), "status")
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    redis = result["redis"]
-    click.echo(f"{result['project']}  ·  Redis {redis['mode']} {redis['host']}:{redis['port']} "
-               f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}")
-    for name, s in result["services"].items():
-        uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
-        state = f"{s['state']} (held)" if s.get("held") else s["state"]
-        click.echo(f"  {name:<10} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
-        if s.get("last_error"):
-            click.echo(f"  {'':<10} last error: {s['last_error']}")
+    click.echo(run_status(_state_dir(config_path), as_json))
 
 
 def _names_command(cmd: str, help_text: str):
@@ -249,10 +237,9 @@ def _names_command(cmd: str, help_text: str):
     @CONFIG_OPTION
     @click.argument("names", nargs=-1, required=True)
     def command(config_path: Path | None, names: tuple[str, ...]) -> None:
-        from .control import request
+        from .control_commands import run_names
 
-        done = request(_state_dir(config_path), cmd, list(names))
-        click.echo(f"{cmd}: {', '.join(done)}")
+        click.echo(run_names(_state_dir(config_path), cmd, list(names)))
 
     return command
 
@@ -267,10 +254,9 @@ _names_command("start", "Start stopped services (NAME...).")
 @click.argument("mode", required=False, type=click.Choice(["on", "off"]))
 def solo(config_path: Path | None, mode: str | None) -> None:
     """Switch the worker into (on) or out of (off) `-P solo -c 1`; no argument toggles."""
-    from .control import request
+    from .control_commands import run_solo
 
-    on = request(_state_dir(config_path), "solo", [mode] if mode else [])
-    click.echo(f"solo {'on' if on else 'off'}: the worker restarted with -P {'solo' if on else 'its configured pool'}")
+    click.echo(run_solo(_state_dir(config_path), mode))
 
 
 @main.command()
@@ -291,30 +277,9 @@ def requeue(config_path: Path | None) -> None:
 @click.option("-f", "follow", is_flag=True, help="Keep printing new lines.")
 def logs(config_path: Path | None, name: str, lines: int, follow: bool) -> None:
     """Show a service's log (from its log file; -f follows the running stack)."""
-    state_dir = _state_dir(config_path)
-    path = state_dir / "logs" / f"{name}.log"
-    if not path.exists() and not follow:
-        known = sorted(p.stem for p in (state_dir / "logs").glob("*.log")) if (state_dir / "logs").exists() else []
-        raise DevstackError(f"no log for {name!r} in {path.parent}. Known: {', '.join(known) or 'none yet'}.", 1)
-    if path.exists() and lines:
-        from collections import deque
+    from .control_commands import print_logs
 
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in deque(f, maxlen=lines):
-                click.echo(line, nl=False)
-    if follow:
-        from .control import connect
-
-        with connect(state_dir, timeout=None) as sock:
-            sock.sendall(json.dumps({"cmd": "follow", "args": [name]}).encode() + b"\n")
-            with sock.makefile("r", encoding="utf-8") as stream:
-                try:
-                    for raw in stream:
-                        event = json.loads(raw).get("event", {})
-                        if event.get("type") == "log":
-                            click.echo(event["text"])
-                except KeyboardInterrupt:
-                    pass
+    print_logs(_state_dir(config_path), name, lines, follow)
 
 
 @main.command()

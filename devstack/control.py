@@ -11,12 +11,11 @@ import json
 import os
 import socket
 import struct
-from pathlib import Path
 from typing import Awaitable, Callable
 
 from .errors import DevstackError
 from .events import LogLine, Notice, StateChanged
-from .state import socket_path
+from .control_client import connect, request, socket_path  # noqa: F401  (the client side lives there)
 
 
 def event_to_dict(event) -> dict:
@@ -159,35 +158,3 @@ class ControlServer:
                 await writer.drain()
         finally:
             unsubscribe()
-
-
-def request(state_dir: Path, cmd: str, args: list[str] | None = None, timeout: float = 120) -> object:
-    """Send one command to the running stack; return its result or raise DevstackError."""
-    with connect(state_dir, timeout) as sock:
-        sock.sendall(json.dumps({"cmd": cmd, "args": args or []}).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        raise DevstackError("the running devstack closed the control connection without answering", 1)
-    if not reply.get("ok"):
-        raise DevstackError(reply.get("error", "unknown error"), 1)
-    return reply.get("result")
-
-
-def connect(state_dir: Path, timeout: float = 120) -> socket.socket:
-    path = socket_path(state_dir)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        raise DevstackError(f"No devstack stack is running for this project (no control socket at {path}). "
-                            "Start it with `devstack up`.", 1)
-    return sock

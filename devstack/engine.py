@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import app_specs, environment
+from . import app_specs, environment, module_report
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
@@ -31,6 +31,7 @@ from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
 
 APP_SERVICES = ("api", "worker", "beat")
+RESTART_TIMEOUT = 60.0  # `devstack restart` waits this long for readiness (the control client waits 120 s)
 
 
 class Engine:
@@ -290,10 +291,17 @@ class Engine:
     def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
         pool, concurrency = self.worker_pool()
-        return app_specs.worker_spec(
+        return self._reporting(app_specs.worker_spec(
             w, self._child_env(w.env), pool, concurrency, self.worker_generation if generation is None else generation,
             self.config.reload.preload, lambda node, broker: self._confirm_worker(node, self.internal_broker_url(broker)),
-            self.interpreter())
+            self.interpreter()))
+
+    def _reporting(self, spec: ServiceSpec) -> ServiceSpec:
+        """With hot reload on, api/worker/beat report the project files they import: a change then
+        restarts only the services that imported it (devstack/module_report.py)."""
+        if self.config.reload.enabled and spec.name in module_report.REPORTING_SERVICES:
+            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root))
+        return spec
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""
@@ -315,10 +323,11 @@ class Engine:
         if name == "worker":
             return self.worker_spec()
         if name == "api":
-            return app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload, self.interpreter())
+            return self._reporting(app_specs.api_spec(cfg.api, self._child_env(cfg.api.env), cfg.reload.preload,
+                                                      self.interpreter()))
         if name == "beat":
-            return app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env), self.state_dir,
-                                       cfg.reload.preload, self.interpreter())
+            return self._reporting(app_specs.beat_spec(cfg.beat, cfg.worker.app, self._child_env(cfg.beat.env),
+                                                       self.state_dir, cfg.reload.preload, self.interpreter()))
         proc = cfg.process[name]
         return app_specs.process_spec(name, proc, self._child_env(proc.env))
 
@@ -332,16 +341,26 @@ class Engine:
         return names
 
     async def restart(self, names: list[str]) -> None:
-        if self.reloader is not None:
-            self.reloader.resume(self.resolve(names))  # a manual restart ends a reload-storm pause
+        """`devstack restart`, the TUI's w and r: the same overlap as a hot reload (`reload_service`): a new
+        worker generation starts at once while the old one drains. Returns once each new one is ready and
+        no old generation is left, so a restart costs the slower of the two instead of their sum. One that
+        does not come back is said in a notice (and by its state: `devstack restart` prints it)."""
         names = self.resolve(names)
-        worker = self._app("worker")
-        if "worker" in names and worker is not None and not self.config.worker.command:
-            # Every worker start is a new generation (its own nodename), so its warm spare, prepared
-            # for exactly that command line, fits a manual restart as well as a hot reload.
-            self.worker_generation += 1
-            worker.respec(self.worker_spec())
-        await asyncio.gather(*(self.services[n].restart() for n in names))
+        if self.reloader is not None:
+            self.reloader.resume(names)  # a manual restart ends a reload-storm pause
+        draining = set(self._drains)
+        ready = await asyncio.gather(*(self._restart_one(n) for n in names))
+        await asyncio.gather(*(self._drains - draining), return_exceptions=True)
+        for name, ok in zip(names, ready):
+            if not ok:
+                self.notice(f"restart: {name} did not come back within {RESTART_TIMEOUT:.0f} s "
+                            f"({self.services[name].state.value}); `devstack logs {name}` shows why.", "error", name)
+
+    async def _restart_one(self, name: str) -> bool:
+        if self._app(name) is None:  # Redis: stopped and started again in place
+            await self.services[name].restart()
+            return True
+        return await self.reload_service(name, RESTART_TIMEOUT) is not None
 
     async def stop(self, names: list[str]) -> None:
         """Stop and hold: neither a reload nor a config edit starts them again, only a start or restart."""

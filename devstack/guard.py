@@ -146,6 +146,7 @@ def _run_spare(go_fd, exec_w, preload):
     os.environ.clear()
     os.environ.update(spec["env"])
     signal.signal(signal.SIGINT, signal.default_int_handler)  # what a fresh interpreter would have
+    _report_modules(here)
     os.close(exec_w)
     import runpy
 
@@ -154,6 +155,23 @@ def _run_spare(go_fd, exec_w, preload):
     sys.path.insert(0, os.path.dirname(script))
     runpy.run_path(script, run_name="__main__")
     sys.exit(0)
+
+
+def _report_modules(here):
+    """A spare never ran its service's start-up hook as that service (devstack/module_report_site/
+    sitecustomize.py skips guards): start the module report now, as a cold start would have."""
+    if "DEVSTACK_MODULES_REPORT" not in os.environ:
+        return
+    import importlib.util
+
+    path = os.path.join(here, "module_report_site", "sitecustomize.py")
+    try:
+        spec = importlib.util.spec_from_file_location("devstack_module_report", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.activate()
+    except Exception:  # only a hint for the reloader: the service runs regardless
+        pass
 
 
 def main(argv):

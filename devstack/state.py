@@ -15,9 +15,10 @@ from pathlib import Path
 
 import psutil
 
+from .control_client import SOCKET, socket_path  # noqa: F401  (one rule for where the socket is; the client needs it without psutil)
 from .errors import DevstackError
 
-LOCK, RECORD, SOCKET = "devstack.lock", "processes.json", "control.sock"
+LOCK, RECORD = "devstack.lock", "processes.json"
 
 
 def prepare_state_dir(state_dir: Path) -> Path:
@@ -175,18 +176,6 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except (ProcessLookupError, PermissionError):
         return None
-
-
-def socket_path(state_dir: Path) -> Path:
-    """The control socket; AF_UNIX paths are limited to ~107 bytes, so long state paths go to /tmp."""
-    path = state_dir.resolve() / SOCKET
-    if len(str(path)) < 100:
-        return path
-    import hashlib
-
-    short = Path(f"/tmp/devstack-{os.getuid()}")
-    short.mkdir(mode=0o700, exist_ok=True)
-    return short / (hashlib.sha1(str(path).encode()).hexdigest()[:16] + ".sock")
 
 
 def recorded_processes(state_dir: Path) -> dict[str, psutil.Process]:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ..locate import default_state_dir
+
 __all__ = [
     "Config",
     "ProjectConfig",
@@ -157,7 +159,7 @@ class ProjectConfig(_Table):
             dotenv = root / ".env"
             self.env_file = dotenv.resolve() if dotenv.is_file() else None
         if self.state_dir is None:
-            self.state_dir = (root / ".devstack").resolve()
+            self.state_dir = default_state_dir(root)
         return self
 
 

@@ -347,3 +347,34 @@ async def test_no_task_lost_across_worker_reloads(tmp_path):
         client.close()
         broker.close()
         await engine.shutdown()
+
+
+async def test_manual_restart_overlaps_generations_and_loses_no_task(tmp_path):
+    """`devstack restart worker` (Engine.restart) starts the new generation at once, beside the draining
+    old one, returns with the new one ready and the old one gone, and no task is lost or run twice."""
+    engine, rec = await started(tmp_path, concurrency=4)
+    client = celery_client(engine)
+    broker = redis.Redis.from_url(engine.services["worker"].spec.env["CELERY_BROKER_URL"])
+    try:
+        long_task = client.send_task("tasks.work", args=[-1, 4000])
+        results = [client.send_task("tasks.work", args=[i, 100]) for i in range(150)]
+        await asyncio.sleep(0.5)  # the long task is running now
+        for n in range(3):
+            old = engine.services["worker"]
+            await engine.restart(["worker"])
+            assert engine.services["worker"] is not old and engine.services["worker"].state == State.READY
+            assert not engine.draining, engine.status()["services"]
+        # the first restart's new generation was ready while the old one still ran the 4 s task
+        first_ready = next(i for i, s in enumerate(rec.states) if s.service == "worker" and s.state == State.READY
+                           and s.restarts == 1)
+        drained = next(i for i, s in enumerate(rec.states) if s.service == "worker#1" and s.state == State.STOPPED)
+        assert first_ready < drained, [(s.service, s.state.value) for s in rec.states]
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, lambda: [r.get(timeout=90) for r in results]) == list(range(150))
+        assert await loop.run_in_executor(None, lambda: long_task.get(timeout=60)) == -1
+        executions = [int(x) for x in broker.lrange("executions", 0, -1)]
+        assert sorted(executions) == list(range(-1, 150)), "a task was lost or ran twice"
+    finally:
+        client.close()
+        broker.close()
+        await engine.shutdown()

@@ -183,3 +183,23 @@ def test_the_engine_is_a_reload_target():
 
     wanted = [n for n in vars(ReloadTarget) if not n.startswith("_") and n != "config"]
     assert wanted and all(callable(getattr(Engine, n, None)) for n in wanted), wanted
+
+
+def test_imports_narrow_the_default_watch(tmp_path):
+    """A file some service imported restarts only its importers (and services without a report); a file
+    nobody imported falls back to the watch paths; an explicit `watch` wins."""
+    tree(tmp_path, "tasks.py", "views.py", "shared.py", "new.py")
+    p = planner(tmp_path)
+    t, v, s, new = (tmp_path / n for n in ("tasks.py", "views.py", "shared.py", "new.py"))
+    loaded = {"api": frozenset({v, s}), "worker": frozenset({t, s}), "beat": frozenset({s})}
+    assert p.services_for(t, loaded) == ["worker"]
+    assert p.services_for(v, loaded) == ["api"]
+    assert p.services_for(s, loaded) == ["api", "worker", "beat"]
+    assert p.services_for(new, loaded) == ["api", "worker", "beat"]
+    assert p.why(t, loaded) == "imported by worker"
+    assert p.why(new, loaded) == "imported by no service yet: watch paths"
+    # beat has not reported (starting, crashed): it restarts as before, since what it imports is unknown
+    assert p.services_for(t, {"api": frozenset({v}), "worker": frozenset({t})}) == ["worker", "beat"]
+    explicit = planner(tmp_path, api={"app": "app:app", "watch": ["."]})
+    assert explicit.services_for(t, loaded) == ["api", "worker"]
+    assert p.services_for(tmp_path / ".venv" / "x.py", loaded) == []

@@ -1,0 +1,96 @@
+"""What the control commands (status, restart, stop, start, solo, logs) send and print, without click,
+asyncio or pydantic: the console script's fast path (devstack/console.py) and the click CLI
+(devstack/cli.py) both call these, so both print the same bytes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .errors import DevstackError
+
+NAMES_COMMANDS = ("restart", "stop", "start")
+
+
+def status_text(result: dict, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(result, indent=2)
+    redis = result["redis"]
+    lines = [f"{result['project']}  ·  Redis {redis['mode']} {redis['host']}:{redis['port']} "
+             f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}"]
+    for name, s in result["services"].items():
+        uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
+        state = f"{s['state']} (held)" if s.get("held") else s["state"]
+        lines.append(f"  {name:<10} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        if s.get("last_error"):
+            lines.append(f"  {'':<10} last error: {s['last_error']}")
+    return "\n".join(lines)
+
+
+def names_text(cmd: str, done: list[str], states: dict[str, str] | None = None) -> str:
+    """`restart: worker (ready)`: a restart returns once the new generations are ready (Engine.restart),
+    and `states` (from the status that follows it) says whether each one is."""
+    text = f"{cmd}: {', '.join(done)}"
+    if states is None:
+        return text
+    bad = [name for name in done if states.get(name) != "ready"]
+    if not bad:
+        return text + " (ready)"
+    return text + (f" (not ready: {', '.join(f'{n} {states.get(n)}' for n in bad)}; "
+                   f"`devstack logs {bad[0]}` shows why)")
+
+
+def solo_text(on: bool) -> str:
+    return f"solo {'on' if on else 'off'}: the worker restarted with -P {'solo' if on else 'its configured pool'}"
+
+
+def run_status(state_dir: Path, as_json: bool) -> str:
+    from .control_client import request
+
+    return status_text(request(state_dir, "status"), as_json)
+
+
+def run_names(state_dir: Path, cmd: str, names: list[str]) -> str:
+    from .control_client import request
+
+    done = request(state_dir, cmd, names)
+    if cmd != "restart":
+        return names_text(cmd, done)
+    services = request(state_dir, "status")["services"]
+    return names_text(cmd, done, {n: services.get(n, {}).get("state") for n in done})
+
+
+def run_solo(state_dir: Path, mode: str | None) -> str:
+    from .control_client import request
+
+    return solo_text(request(state_dir, "solo", [mode] if mode else []))
+
+
+def print_logs(state_dir: Path, name: str, lines: int, follow: bool, write=None) -> None:
+    """Past lines from the log file, then (-f) the live stream from the running stack."""
+    write = write or sys.stdout.write
+    path = state_dir / "logs" / f"{name}.log"
+    if not path.exists() and not follow:
+        known = sorted(p.stem for p in (state_dir / "logs").glob("*.log")) if (state_dir / "logs").exists() else []
+        raise DevstackError(f"no log for {name!r} in {path.parent}. Known: {', '.join(known) or 'none yet'}.", 1)
+    if path.exists() and lines:
+        from collections import deque
+
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in deque(f, maxlen=lines):
+                write(line)
+    if follow:
+        from .control_client import connect
+
+        sys.stdout.flush()
+        with connect(state_dir, timeout=None) as sock:
+            sock.sendall(json.dumps({"cmd": "follow", "args": [name]}).encode() + b"\n")
+            with sock.makefile("r", encoding="utf-8") as stream:
+                try:
+                    for raw in stream:
+                        event = json.loads(raw).get("event", {})
+                        if event.get("type") == "log":
+                            write(event["text"] + "\n")
+                            sys.stdout.flush()
+                except KeyboardInterrupt:
+                    pass

@@ -1,0 +1,67 @@
+"""Where a project's config file and state folder are, found with tomllib alone (no validation, no pydantic): what the
+control commands need to reach a running stack. `devstack.config` validates; this only locates."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STATE_FOLDER = ".devstack"
+
+
+def default_state_dir(root: Path) -> Path:
+    """`[project] state_dir` when unset: beside the config file (the bundled demo: the current folder)."""
+    return (Path(root) / STATE_FOLDER).resolve()
+
+
+def _parse(text: str) -> dict:
+    import tomllib  # only when needed: a third of a control command's own time
+
+    return tomllib.loads(text)
+
+
+def _devstack_table(path: Path) -> dict | None:
+    """The devstack table of a devstack.toml or pyproject.toml (None: a pyproject.toml without one)."""
+    text = path.read_text(encoding="utf-8")
+    if path.name != "pyproject.toml":
+        # No state_dir key means the default: no need to parse. A file broken since `up` is the
+        # reloader's to report; the running stack still answers.
+        return _parse(text) if "state_dir" in text else {}
+    if "devstack" not in text:
+        return None
+    tool = _parse(text).get("tool")
+    table = tool.get("devstack") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def _config(cwd: Path, explicit: str | None) -> tuple[Path, dict | None] | None:
+    """(file, its devstack table) as config discovery finds it (devstack/config/discovery.py)."""
+    if explicit is not None:
+        path = (cwd / os.path.expanduser(explicit)).resolve()
+        return (path, _devstack_table(path)) if path.is_file() else None
+    for folder in (cwd, *cwd.parents):
+        for name in ("devstack.toml", "pyproject.toml"):
+            candidate = folder / name
+            table = _devstack_table(candidate) if candidate.is_file() else None
+            if table is not None:
+                return candidate, table
+    return None
+
+
+def state_dir(cwd: Path, explicit: str | None = None) -> Path | None:
+    """The state folder the config names, or None when that takes more than reading TOML (no file at
+    --config, a TOML error, a state_dir that is not a string): the full CLI then says what is wrong."""
+    cwd = Path(cwd).resolve()
+    try:
+        found = _config(cwd, explicit)
+    except (OSError, ValueError):  # tomllib.TOMLDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    if found is None:
+        return None if explicit is not None else default_state_dir(cwd)
+    path, table = found
+    project = table.get("project", {}) if table is not None else None
+    value = project.get("state_dir") if isinstance(project, dict) else None
+    if not isinstance(project, dict) or not isinstance(value, (str, type(None))):
+        return None
+    if value is None:
+        return default_state_dir(path.parent)
+    return (path.parent / os.path.expanduser(value)).resolve()

@@ -1,0 +1,58 @@
+"""Which project files each Python service imported, as the services report them (engine side).
+
+A service started with `child_env` runs devstack/module_report_site/sitecustomize.py, which writes the
+project files of its `sys.modules` to `<state dir>/modules/<service>.json` once imports settle and
+again whenever new modules appear. The reload planner reads them back with `ModuleReports`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+SITE_DIR = str(Path(__file__).resolve().parent / "module_report_site")
+REPORT_VAR = "DEVSTACK_MODULES_REPORT"  # the same names as in the sitecustomize (stdlib only, no import of ours)
+ROOT_VAR = "DEVSTACK_MODULES_ROOT"
+REPORTING_SERVICES = ("api", "worker", "beat")
+
+
+def reports_dir(state_dir: Path) -> Path:
+    return Path(state_dir) / "modules"
+
+
+def child_env(env: dict[str, str], service: str, state_dir: Path, root: Path) -> dict[str, str]:
+    """`env` plus what makes the service report its imports (PYTHONPATH gets our folder in front)."""
+    path = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": SITE_DIR + (os.pathsep + path if path else ""),
+            REPORT_VAR: str(reports_dir(state_dir) / f"{service}.json"), ROOT_VAR: str(Path(root).resolve())}
+
+
+class ModuleReports:
+    """The reports in a state folder, re-read only when a file changed (the planner asks per change)."""
+
+    def __init__(self, state_dir: Path):
+        self.folder = reports_dir(state_dir)
+        self._cache: dict[str, tuple[int, frozenset[Path]]] = {}
+
+    def clear(self) -> None:
+        """A new `devstack up`: the last run's lists describe code that may have changed since."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self._cache.clear()
+
+    def files(self, service: str) -> frozenset[Path] | None:
+        """The files `service` reported, None when it has not reported (yet, or cannot: not Python)."""
+        path = self.folder / f"{service}.json"
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        cached = self._cache.get(service)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            files = frozenset(Path(f) for f in json.loads(path.read_text(encoding="utf-8"))["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return cached[1] if cached else None  # caught mid-replace: the previous list still holds
+        self._cache[service] = (stamp, files)
+        return files
