@@ -136,7 +136,7 @@ class Stack:
         rows = []
         for name, service in self.engine.services.items():
             s = service.status()
-            rows.append(ServiceRow(name, service.state, s["pid"], s["uptime"], s["restarts"],
+            rows.append(ServiceRow(name, State(s["state"]), s["pid"], s["uptime"], s["restarts"],
                                    s.get("backoff_until"), tuple(s["command"]), s.get("last_error"),
                                    bool(s.get("held"))))
         return rows

@@ -148,11 +148,18 @@ class Service:
     def running(self) -> bool:
         return self.guard is not None and self.guard.returncode is None
 
+    @property
+    def shown_state(self) -> State:
+        """`state`, except that a READY whose process is already gone reads CRASHED: between the guard's
+        exit and the supervising task resuming, the state must never claim a dead process is ready."""
+        return State.CRASHED if self.state == State.READY and not self.running else self.state
+
     def status(self) -> dict:
+        state = self.shown_state
         return {
-            "state": self.state.value,
+            "state": state.value,
             "pid": self.pid,
-            "ready": self.state == State.READY,
+            "ready": state == State.READY,
             "restarts": self.restarts,
             "exit_code": self.exit_code,
             "command": self.spec.argv,
