@@ -28,6 +28,19 @@ def child_env(env: dict[str, str], service: str, state_dir: Path, root: Path) ->
             REPORT_VAR: str(reports_dir(state_dir) / f"{service}.json"), ROOT_VAR: str(Path(root).resolve())}
 
 
+
+def app_view(env: dict[str, str]) -> dict[str, str]:
+    """The environment the app itself sees in a reporting service: `child_env`'s additions are removed by
+    the child's sitecustomize at start-up, before the app runs (so /proc/<pid>/environ still shows them)."""
+    view = {k: v for k, v in env.items() if k not in (REPORT_VAR, ROOT_VAR)}
+    rest = [p for p in view.get("PYTHONPATH", "").split(os.pathsep) if p and p != SITE_DIR]
+    if rest:
+        view["PYTHONPATH"] = os.pathsep.join(rest)
+    else:
+        view.pop("PYTHONPATH", None)
+    return view
+
+
 class ModuleReports:
     """The reports in a state folder, re-read only when a file changed (the planner asks per change)."""
 

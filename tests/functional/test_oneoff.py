@@ -9,6 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devstack.module_report import app_view
+
 from tests.functional.test_cli import Stack, run_cli, wait_for
 from tests.stack import write_demo_config
 
@@ -77,7 +79,7 @@ def test_env_is_what_the_running_worker_has_and_run_uses_the_running_redis(stack
     status = s.status()
     pid = status["services"]["worker"]["pid"]
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    worker_env = dict(item.decode().split("=", 1) for item in raw if item)
+    worker_env = app_view(dict(item.decode().split("=", 1) for item in raw if item))  # what the app sees
 
     shown = s.cli("env", "worker", "--json", "--show-secrets")
     assert shown.returncode == 0, shown.stderr
