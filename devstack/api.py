@@ -16,19 +16,33 @@ Value snapshots are plain dataclasses: front-ends never hold an engine object. M
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .broker import (BrokerPoller, MessageInfo, QueueInfo, QueueInspector, RedisStats, TaskEvent, TaskEventFeed,
-                     fast_fail_client, redis_stats)
 from .control import ControlServer
 from .engine import Engine
 from .errors import DevstackError
 from .events import State
 from .usage import Usage, UsageMonitor
 
+if TYPE_CHECKING:
+    from .broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
+
 __all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent"]
+
+_BROKER_TYPES = ("QueueInfo", "MessageInfo", "RedisStats", "TaskEvent")
+
+
+def __getattr__(name: str):
+    """The broker's value types, imported on first use: `devstack.broker` pulls in redis-py (~150 ms), which
+    `devstack up` must not pay before Redis and the apps are started (see "Cold start" in docs/benchmarks.md)."""
+    if name in _BROKER_TYPES:
+        from . import broker
+
+        return getattr(broker, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -70,9 +84,10 @@ class Stack:
         self.control: ControlServer | None = None
         self._clients: dict[tuple, object] = {}
         self._usage = UsageMonitor()
-        self._poller: BrokerPoller | None = None
+        self._poller = None  # devstack.broker.BrokerPoller, at the first poll
         self._tracker = None  # devstack.tasks.TaskTracker, once the stack started
         self._tracker_task: asyncio.Task | None = None
+        self._tracker_ready = asyncio.Event()
 
     @classmethod
     def from_config(cls, config, *, solo: bool = False) -> "Stack":
@@ -190,22 +205,30 @@ class Stack:
         key = (db, kwargs["host"], kwargs["port"], raw_info)
         client = self._clients.get(key)
         if client is None:
+            from .broker import fast_fail_client
+
             # no retries: with redis-py's default backoff a Redis that is down would freeze a panel for seconds
             client = fast_fail_client(raw_info=raw_info, **kwargs)
             self._clients[key] = client
         return client
 
     def redis_stats(self) -> RedisStats:
+        from .broker import redis_stats
+
         return redis_stats(self._client(0))
 
     def broker_poll(self) -> tuple[RedisStats, list[QueueInfo] | None]:
         """The Redis panel's stats and the queues (None when Redis failed), in two round trips."""
         client = self._client(1, raw_info=True)
         if self._poller is None or self._poller.client is not client:
+            from .broker import BrokerPoller
+
             self._poller = BrokerPoller(client, self.engine.config.worker.queues)
         return self._poller.poll()
 
-    def _inspector(self) -> QueueInspector:
+    def _inspector(self):
+        from .broker import QueueInspector
+
         return QueueInspector(self._client(1), self.engine.config.worker.queues)
 
     def queues(self) -> list[QueueInfo]:
@@ -221,12 +244,13 @@ class Stack:
     # ----- live task events ------------------------------------------------------------------------
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
         """Runs until cancelled. Fed by the stack's one event feed (the one the task history records)."""
-        if self._tracker is None:  # not started through `start` (tools, tests): a feed of its own
-            redis_service = self.engine.services.get("redis")
-            if redis_service is not None:  # behind sentinels the master is known only then
-                await redis_service.wait_ready()
+        if self._tracker_task is None:  # not started through `start` (tools, tests): a feed of its own
+            from .broker import TaskEventFeed
+
+            await self._wait_redis()
             await TaskEventFeed(self.engine.endpoint.direct_url(1), on_event, db=1).run()
             return
+        await self._tracker_ready.wait()
         unlisten = self._tracker.listen(on_event)
         try:
             await asyncio.get_running_loop().create_future()
@@ -235,19 +259,29 @@ class Stack:
 
     # ----- task history and per-task commands (blocking) -------------------------------------------
     def _start_tracker(self) -> None:
-        from .tasks import TaskTracker
-
-        worker = self.engine.services.get("worker")
-        self._tracker = TaskTracker(
-            self.state_dir, self.config.tasks.keep, client_for=self._client, broker_url=self._broker_url,
-            queues=lambda: self._inspector().queue_names(), worker_queues=list(self.config.worker.queues),
-            backend_db=1 if worker is None or "CELERY_RESULT_BACKEND" in worker.spec.env else None)
         self._tracker_task = asyncio.get_running_loop().create_task(self._run_tracker(), name="task-history")
 
-    async def _run_tracker(self) -> None:
+    async def _wait_redis(self) -> None:
         redis_service = self.engine.services.get("redis")
         if redis_service is not None:  # behind sentinels the master is known only then
             await redis_service.wait_ready()
+
+    async def _run_tracker(self) -> None:
+        """Opened once Redis answers and the apps are spawned: importing the task history (redis-py, sqlite3)
+        on the loop before then would delay the spawns (the cold start's critical path)."""
+        await self._wait_redis()
+        apps = [s.wait_spawned() for name, s in self.engine.services.items() if name != "redis"]
+        try:
+            await asyncio.wait_for(asyncio.gather(*apps), 2)
+        except asyncio.TimeoutError:
+            pass  # an app that is slow to spawn (or waits for a step) must not keep the history closed
+        tasks = await asyncio.to_thread(importlib.import_module, "devstack.tasks")
+        worker = self.engine.services.get("worker")
+        self._tracker = tasks.TaskTracker(
+            self.state_dir, self.config.tasks.keep, client_for=self._client, broker_url=self._broker_url,
+            queues=lambda: self._inspector().queue_names(), worker_queues=list(self.config.worker.queues),
+            backend_db=1 if worker is None or "CELERY_RESULT_BACKEND" in worker.spec.env else None)
+        self._tracker_ready.set()
         await self._tracker.run(self.engine.endpoint.direct_url(1))
 
     async def _stop_tracker(self) -> None:
