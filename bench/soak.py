@@ -193,7 +193,7 @@ def main() -> int:
         result = Soak(Path(tmp), args.minutes, args.rate, args.restart_every).run()
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        command = "/work/venv/bin/python bench/soak.py" + (f" --minutes {args.minutes:g}" if args.minutes != 30 else "")
+        command = ".venv/bin/python bench/soak.py" + (f" --minutes {args.minutes:g}" if args.minutes != 30 else "")
         print(f"wrote {update_doc(markdown(result, command))}")
     return 0 if result["passed"] else 1
 

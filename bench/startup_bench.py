@@ -48,7 +48,7 @@ from devstack.redis_server import RedisEndpoint, write_conf  # noqa: E402
 WORKER_READY = re.compile(r"(\S+@\S+) ready\.")
 BEAT_READY = "beat: Starting..."
 TIMEOUT = 60.0
-COMMAND = "/work/venv/bin/python bench/startup_bench.py --runs {runs}"
+COMMAND = ".venv/bin/python bench/startup_bench.py --runs {runs}"
 
 
 class Readiness:

@@ -65,7 +65,7 @@ DEVSTACK = str(BIN / "devstack")
 HONCHO = str(BIN / "honcho")
 FLOODERS = [f"flood{i}" for i in range(1, 5)]
 END = re.compile(r"FLOOD-END (\S+) (\d+)")
-COMMAND = "/work/venv/bin/python bench/tui_bench.py --seconds {seconds} --idle {idle}"
+COMMAND = ".venv/bin/python bench/tui_bench.py --seconds {seconds} --idle {idle}"
 KEY_EVERY = 0.25
 
 FLOODER = r'''
