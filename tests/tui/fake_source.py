@@ -125,7 +125,7 @@ class FakeSource:
         event = next(e for e in EVENTS if e.uuid == task_id and e.kind != "received")
         return {"id": task_id, "name": event.name, "state": event.kind, "hostname": event.hostname,
                 "args": "(1, 2)", "kwargs": "{}", "queue": "celery", "runtime": event.runtime,
-                "exception": event.exception, "t_received": T0, f"t_{event.kind}": event.timestamp,
+                "exception": event.exception, "times": {"received": T0, event.kind: event.timestamp},
                 "traceback": TRACEBACK if event.kind == "failed" else None,
                 "where": "done", "where_detail": {"detail": f"done: {event.kind}"}}
 

@@ -21,15 +21,17 @@ FIELDS = (("name", "task"), ("id", "id"), ("state", "state"), ("queue", "queue")
 def detail_text(task: dict) -> Text:
     """The detail as text: reprs only, as the queue browser shows them (nothing is ever unpickled)."""
     text = Text()
-    where = task.get("where_detail") or {}
-    text.append(f"{task.get('where', '?')}: ", style="bold")
-    text.append(f"{where.get('detail', '')}\n\n")
+    where, detail = str(task.get("where", "?")), str((task.get("where_detail") or {}).get("detail", ""))
+    text.append(f"{where}: ", style="bold")
+    text.append((detail[len(where) + 1:].lstrip() if detail.startswith(f"{where}:") else detail) + "\n\n")
     for key, label in FIELDS:
         value = task.get(key)
+        if key == "runtime" and isinstance(value, (int, float)):
+            value = f"{value * 1000:.0f} ms"
         if value not in (None, ""):
             text.append(f"{label:>10}  ", style="dim")
             text.append(f"{value}\n", style="red" if key == "exception" else "")
-    stamps = sorted((v, k[2:]) for k, v in task.items() if k.startswith("t_") and isinstance(v, (int, float)))
+    stamps = sorted((at, name) for name, at in (task.get("times") or {}).items() if isinstance(at, (int, float)))
     if stamps:
         text.append(f"{'timeline':>10}  ", style="dim")
         text.append("  ".join(f"{name} {time.strftime('%H:%M:%S', time.localtime(at))}" for at, name in stamps))
