@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -25,7 +24,8 @@ from .attached import AttachedRedis
 from .auto_requeue import AutoRequeue
 from .ports import choose_port, moved_notice
 from .redis_server import RedisEndpoint, plan_redis, remove_stale_containers
-from .resp import raw_command
+from .resp import redis_version
+from .start_order import OneshotWatcher, block_dependents, missing_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
@@ -167,7 +167,7 @@ class Engine:
                 await self.services[dep].wait_ready()
         if self._closing:
             return
-        missing = self._missing_command(service.spec)
+        missing = missing_command(service.spec)
         if missing:
             service.fail_to_start(missing)
             self._block_dependents(service.name, "could not start")
@@ -180,51 +180,12 @@ class Engine:
         proc = self.config.process.get(name)
         return bool(proc and proc.oneshot)
 
-    def _oneshot_watcher(self, step: Service):
-        """A oneshot step that exited 0 counts as ready (its dependents start); one that failed keeps
-        them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again.
-
-        Once spawned the step is held (as at shutdown), so its exit ends its run as "stopped" with the
-        exit code, never as a crash or a restart; the engine then judges the code."""
-        running = False
-
-        def on_event(event) -> None:
-            nonlocal running
-            if self._closing or not isinstance(event, StateChanged) or event.service != step.name:
-                return
-            if event.state == State.STARTING and event.pid:
-                running = True
-                step.hold()
-            elif event.state == State.STOPPED and running:
-                running = False
-                if event.exit_code == 0:
-                    step.ready_event.set()
-                    self.notice(f"{step.name} done (exited with code 0)", service=step.name)
-                else:
-                    why = "was stopped" if event.exit_code is None else f"exited with code {event.exit_code}"
-                    step.fail_to_start(f"{step.name} {why}")
-                    self._block_dependents(step.name, why)
-        return on_event
+    def _oneshot_watcher(self, step: Service) -> OneshotWatcher:
+        return OneshotWatcher(step, self.notice, lambda why: self._block_dependents(step.name, why),
+                              lambda: self._closing)
 
     def _block_dependents(self, name: str, why: str) -> None:
-        """Mark every service waiting (directly or not) for `name` as not started, saying why."""
-        blocked = {name}
-        while more := [n for n, s in self.services.items() if n not in blocked and isinstance(s, Service)
-                       and not s.running and blocked & set(s.spec.depends_on)]:
-            for other in more:
-                blocked.add(other)
-                self.services[other].fail_to_start(
-                    f"{other} not started: {name} {why}. Fix {name} (`devstack logs {name}`), then "
-                    f"`devstack restart {name}`: {other} starts once it succeeds.")
-
-    def _missing_command(self, spec: ServiceSpec) -> str | None:
-        exe = spec.argv[0]
-        if os.sep in exe:
-            return None if os.access(exe, os.X_OK) else f"{spec.name}: {exe} is not an executable file. Fix the `command` of [{spec.name}]."
-        if shutil.which(exe, path=spec.env.get("PATH")):
-            return None
-        return (f"{spec.name}: command {exe!r} was not found on PATH. Fix: install it in the environment "
-                f"devstack runs in (e.g. `pip install {exe}`), or set the full path in the service's `command`.")
+        block_dependents(self.services, name, why)
 
     async def _start_reloader(self) -> None:
         """Watch files from the moment the apps are spawned, not before: starting the watchers costs
@@ -254,22 +215,7 @@ class Engine:
 
     async def _read_redis_version(self) -> None:
         await self.services["redis"].wait_ready()
-        kwargs = self.endpoint.connect_kwargs()
-        try:
-            if kwargs.get("ssl"):
-                import redis.asyncio as aioredis
-
-                client = aioredis.Redis(socket_timeout=2, **kwargs)
-                try:
-                    self.redis_version = (await client.info("server")).get("redis_version")
-                finally:
-                    await client.aclose()
-            else:  # no redis-py import while the apps start
-                info = await raw_command(kwargs, "INFO", "server")
-                self.redis_version = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                                           if line.startswith("redis_version:")), None)
-        except Exception:
-            pass
+        self.redis_version = await redis_version(self.endpoint.connect_kwargs())
 
     # ----- specs --------------------------------------------------------------------------------------
     def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:

@@ -67,3 +67,22 @@ def encode_command(args: list[str]) -> bytes:
         data = arg.encode()
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
+
+
+async def redis_version(kwargs: dict) -> str | None:
+    """`redis_version` from INFO server; None if Redis does not answer. Raw RESP, so no redis-py import
+    while the apps start; redis-py's asyncio client only for TLS, which the raw client does not speak."""
+    try:
+        if kwargs.get("ssl"):
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis(socket_timeout=2, **kwargs)
+            try:
+                return (await client.info("server")).get("redis_version")
+            finally:
+                await client.aclose()
+        info = await raw_command(kwargs, "INFO", "server")
+        return next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                     if line.startswith("redis_version:")), None)
+    except Exception:  # only shown in the header and status: a Redis that does not answer says so elsewhere
+        return None
