@@ -40,7 +40,6 @@ import platform
 import pty
 import re
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -59,10 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tui_overrides  # noqa: E402  (beside this script)
-
-BIN = Path(sys.executable).parent
-DEVSTACK = str(BIN / "devstack")
-HONCHO = str(BIN / "honcho")
+from common import DEVSTACK, HONCHO, demo_config, free_port  # noqa: E402
 FLOODERS = [f"flood{i}" for i in range(1, 5)]
 END = re.compile(r"FLOOD-END (\S+) (\d+)")
 COMMAND = ".venv/bin/python bench/tui_bench.py --seconds {seconds} --idle {idle}"
@@ -82,12 +78,6 @@ write(f"FLOOD-END {name} {n}\n")
 sys.stdout.flush()
 time.sleep(3600)
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def mib(n: float) -> str:
@@ -128,25 +118,7 @@ enabled = false
 def demo_folder(base: Path, label: str) -> Path:
     folder = base / label
     folder.mkdir(parents=True)
-    (folder / "devstack.toml").write_text(f"""
-[project]
-name = "idle"
-
-[redis]
-port = {free_port()}
-
-[api]
-app = "devstack.demo.app:app"
-port = {free_port()}
-
-[worker]
-app = "devstack.demo.app:celery"
-queues = ["celery", "dataset", "generation", "mail"]
-concurrency = 2
-
-[beat]
-app = "devstack.demo.app:celery"
-""")
+    demo_config(folder, free_port(), free_port())
     return folder
 
 

@@ -117,10 +117,12 @@ class TaskStore:
         row = row_from_event(event)
         if row is not None:
             self._pending.append(row)
+            self._wake.set()
 
     def put(self, row: dict) -> None:
         """Queue a partial row (`id` required), e.g. the message body captured from the broker."""
         self._pending.append(row)
+        self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -128,7 +130,13 @@ class TaskStore:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        """Sleeps while nothing is queued (an idle stack wakes no thread); after the first new row, waits
+        `flush_seconds` so a flood is written in batches."""
+        while True:
+            self._wake.wait()
+            if self._stop.wait(self.flush_seconds):
+                return  # close() flushes what is left
+            self._wake.clear()
             self.flush()
 
     def flush(self) -> int:
@@ -167,6 +175,7 @@ class TaskStore:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None

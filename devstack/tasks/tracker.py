@@ -72,7 +72,7 @@ class TaskTracker:
     def _capture_loop(self) -> None:
         seen: dict[str, None] = {}  # delivery tags already read (bounded, oldest dropped)
         while not self._closed.is_set():
-            self._wake.wait(0.5)
+            self._wake.wait()  # set by a task-received event, by the loop itself during a window, by close()
             self._wake.clear()
             with self._capture_lock:
                 now = time.monotonic()
