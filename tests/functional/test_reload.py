@@ -69,6 +69,16 @@ def work(i, ms):
     time.sleep(ms / 1000)
     _log.rpush("executions", i)  # every execution, so duplicates can be counted
     return i
+
+
+@celery.task(name="tasks.hold")
+def hold(i, key):
+    # runs until the test sets `key` (at most 60 s): a drain that lasts exactly as long as the test needs
+    deadline = time.monotonic() + 60
+    while not _log.exists(key) and time.monotonic() < deadline:  # not BLPOP: the URL sets a socket timeout
+        time.sleep(0.05)
+    _log.rpush("executions", i)
+    return i
 '''
 
 VIEWS = '''
@@ -356,19 +366,26 @@ async def test_manual_restart_overlaps_generations_and_loses_no_task(tmp_path):
     client = celery_client(engine)
     broker = redis.Redis.from_url(engine.services["worker"].spec.env["CELERY_BROKER_URL"])
     try:
-        long_task = client.send_task("tasks.work", args=[-1, 4000])
+        long_task = client.send_task("tasks.hold", args=[-1, "release-hold"])
         results = [client.send_task("tasks.work", args=[i, 100]) for i in range(150)]
-        await asyncio.sleep(0.5)  # the long task is running now
-        for n in range(3):
+        await wait_until_async(lambda: f"Task tasks.hold[{long_task.id}] received" in worker_log(engine), 30,
+                               "the old worker to take the holding task")
+        # first restart: the old generation cannot finish its drain until the test releases the held task,
+        # so the new generation must be ready while the old one still runs (no timing assumption)
+        old = engine.services["worker"]
+        restart = asyncio.ensure_future(engine.restart(["worker"]))
+        await wait_until_async(lambda: engine.services["worker"] is not old
+                               and engine.services["worker"].state == State.READY, 60,
+                               "the new worker generation to be ready beside the draining one")
+        assert not restart.done() and engine.draining, "restart returned before the old generation drained"
+        broker.rpush("release-hold", 1)
+        await asyncio.wait_for(restart, 60)
+        assert not engine.draining, engine.status()["services"]
+        for n in range(2):
             old = engine.services["worker"]
             await engine.restart(["worker"])
             assert engine.services["worker"] is not old and engine.services["worker"].state == State.READY
             assert not engine.draining, engine.status()["services"]
-        # the first restart's new generation was ready while the old one still ran the 4 s task
-        first_ready = next(i for i, s in enumerate(rec.states) if s.service == "worker" and s.state == State.READY
-                           and s.restarts == 1)
-        drained = next(i for i, s in enumerate(rec.states) if s.service == "worker#1" and s.state == State.STOPPED)
-        assert first_ready < drained, [(s.service, s.state.value) for s in rec.states]
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(None, lambda: [r.get(timeout=90) for r in results]) == list(range(150))
         assert await loop.run_in_executor(None, lambda: long_task.get(timeout=60)) == -1
