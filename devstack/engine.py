@@ -29,7 +29,7 @@ from .start_order import OneshotWatcher, block_dependents, missing_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
-from .topology import plan_topology
+from .topology import node_ports, plan_topology
 
 APP_SERVICES = ("api", "worker", "beat")
 RESTART_TIMEOUT = 60.0  # `devstack restart` waits this long for readiness (the control client waits 120 s)
@@ -82,8 +82,8 @@ class Engine:
         password = environment.stack_password(self.config, self.environ, self.env_file_vars)
         base_env = {**self.env_file_vars, **self.environ}
         self.endpoint, redis_specs = plan_topology(self.config.redis, self.state_dir, password, base_env)
-        if self.endpoint.password:
-            self.secrets = tuple({self.endpoint.password, quote(self.endpoint.password, safe="")})
+        known = [p for p in (self.endpoint.password, self.endpoint.sentinel_password) if p]
+        self.secrets = tuple({*known, *(quote(p, safe="") for p in known)})
         self._check_app_ports()
 
         if not redis_specs:
@@ -449,7 +449,7 @@ class Engine:
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,
-                      "version": self.redis_version},
+                      "version": self.redis_version, **(node_ports(self.endpoint) if self.endpoint else {})},
             "services": {**{name: s.status() for name, s in self.services.items()},
                          **{label: s.status() for label, s in self.draining.items()}},
         }

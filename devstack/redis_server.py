@@ -12,7 +12,7 @@ import importlib.util
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -40,6 +40,7 @@ class RedisEndpoint:
     master: tuple[str, int] | None = None  # ... and the master they named, once the probe asked them
     sentinel_password: str | None = None  # the sentinels' own password (a launched sentinel group has one)
     cluster: tuple[tuple[str, int], ...] = ()  # a cluster for the cache: its nodes (the broker is host:port)
+    node_names: dict[int, str] = field(default_factory=dict)  # a launched topology: service name by port
 
     @property
     def is_sentinel(self) -> bool:

@@ -31,13 +31,9 @@ def plan(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tuple[Redi
     replica_port = ports.pick(master_port + 1, "the Redis replica", "[redis] port")
     sentinel_ports = [ports.pick(cfg.sentinel_port + i, f"sentinel-{i + 1}", "[redis] sentinel_port",
                                  i == 0 and "sentinel_port" in cfg.model_fields_set) for i in range(SENTINELS)]
-    sentinel_password = stored_secret(state_dir, PASSWORD_FILE)
-    name = cfg.master_name or DEFAULT_MASTER
-    auth = quote(password, safe="")
-    endpoint = RedisEndpoint(
-        mode, HOST, master_port, password, master_name=name, sentinel_password=sentinel_password,
-        sentinels=tuple((HOST, p) for p in sentinel_ports),
-        url_override=";".join(f"sentinel://:{auth}@{HOST}:{p}/0" for p in sentinel_ports))
+    endpoint = sentinel_endpoint(cfg, state_dir, mode, master_port, password, sentinel_ports)
+    name = endpoint.master_name
+    endpoint.node_names = {master_port: "redis", replica_port: "redis-replica"}
     persist = cfg.persist
     master = data_node("redis", binary, node_dir(state_dir, "redis", persist), master_port, password, persist,
                        SYNC, env)
@@ -51,10 +47,20 @@ def plan(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tuple[Redi
         folder = node_dir(state_dir, label, False)  # sentinel state is rewritten at every start
         peers = [f"sentinel known-sentinel {name} {HOST} {p} {ids[j]}" for j, p in enumerate(sentinel_ports) if j != i]
         conf = write_sentinel_conf(folder, port, ids[i], name, master_port, replica_port, password,
-                                   sentinel_password, peers)
+                                   endpoint.sentinel_password, peers)
         sentinels.append(ServiceSpec(label, [binary, str(conf), "--sentinel"], folder, env,
-                                     RedisProbe(node_kwargs(port, sentinel_password)), stop_timeout=10))
+                                     RedisProbe(node_kwargs(port, endpoint.sentinel_password)), stop_timeout=10))
     return endpoint, [master, replica, *sentinels]
+
+
+def sentinel_endpoint(cfg, state_dir: Path, mode: str, master_port: int, password: str,
+                      sentinel_ports: list[int]) -> RedisEndpoint:
+    """What the apps get: the sentinel URLs and names, as an external sentinel setup gives them."""
+    auth = quote(password, safe="")
+    return RedisEndpoint(
+        mode, HOST, master_port, password, master_name=cfg.master_name or DEFAULT_MASTER,
+        sentinel_password=stored_secret(state_dir, PASSWORD_FILE), sentinels=tuple((HOST, p) for p in sentinel_ports),
+        url_override=";".join(f"sentinel://:{auth}@{HOST}:{p}/0" for p in sentinel_ports))
 
 
 def write_sentinel_conf(folder: Path, port: int, myid: str, name: str, master_port: int, replica_port: int,
