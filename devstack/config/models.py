@@ -177,7 +177,7 @@ class RedisConfig(_Table):
     # what devstack launches (or, with mode = "external", what it attaches to): see devstack/topology/
     topology: Literal["standalone", "sentinel", "cluster"] = "standalone"
     sentinel_port: int = Field(26379, ge=1, le=65535)  # the first of the three sentinels' ports
-    cluster_port: int = Field(7000, ge=1, le=65535)  # the first cluster node's port
+    cluster_port: int = Field(7000, ge=1, le=55530)  # the first node's; each node's bus port is its port + 10000
     replicas: int = Field(0, ge=0, le=1)  # cluster: one replica per master with 1
     cluster_nodes: list[str] = []  # mode = "external", topology = "cluster": "host:port" of each node
 

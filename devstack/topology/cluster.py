@@ -77,8 +77,9 @@ async def form_cluster(endpoint: RedisEndpoint) -> None:
                 raise
     for k in kw[1:]:
         await raw_command(kw[0], "CLUSTER", "MEET", HOST, str(k["port"]))
-    while any(len((await raw_command(k, "CLUSTER", "NODES")).splitlines()) < len(kw) for k in replicas):
-        await asyncio.sleep(0.05)  # a replica can only replicate a master it knows
+    for k in replicas:  # a replica can only replicate a master it knows
+        while len((await raw_command(k, "CLUSTER", "NODES")).splitlines()) < len(kw):
+            await asyncio.sleep(0.05)
     for k, master_id in zip(replicas, ids):
         await raw_command(k, "CLUSTER", "REPLICATE", master_id)
 
