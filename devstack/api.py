@@ -198,6 +198,18 @@ class Stack:
     def send_input(self, name: str, text: str) -> bool:
         return self.engine.send_input(name, text)
 
+    async def failover(self) -> dict:
+        """A sentinel failover: the old and new master and how long the switch took (devstack/topology)."""
+        from .topology import failover
+
+        return await failover(self.engine.endpoint)
+
+    def kill_node(self, name: str, hold: bool = False) -> dict:
+        """SIGKILL to one Redis node; supervision restarts it unless `hold`."""
+        from .topology import kill_node
+
+        return kill_node(self.engine.services, self.engine.redis_nodes, name, hold)
+
     # ----- Redis and the broker (blocking) ---------------------------------------------------------
     def _client(self, db: int, *, raw_info: bool = False):
         # Keyed by address too: behind sentinels the endpoint moves from the sentinel to the master found.

@@ -429,5 +429,10 @@ def revoke(config_path: Path | None, task_id: str, terminate: bool, sig: str) ->
     click.echo(f"{result['id']}: {result['detail']}")
 
 
+from .cli_redis import register as _register_redis  # noqa: E402  (the commands need main defined)
+
+_register_redis(main, CONFIG_OPTION, _state_dir)
+
+
 if __name__ == "__main__":
     main()

@@ -44,6 +44,7 @@ class ControlServer:
             "requeue": self._requeue,
             "tasks": self._tasks, "task": self._task, "replay": self._replay, "revoke": self._revoke,
             "tasks_clear": self._tasks_clear,
+            "failover": lambda args: self.stack.failover(), "kill": self._kill,
         }
 
     async def start(self) -> None:
@@ -134,6 +135,9 @@ class ControlServer:
 
     async def _tasks_clear(self, args):
         return await self._blocking(self.stack.clear_tasks)
+
+    async def _kill(self, args):
+        return self.stack.kill_node(args[0], bool(args[1]) if len(args) > 1 else False)
 
     async def _down(self, args):
         self.request_shutdown()

@@ -23,12 +23,13 @@ from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
 from .auto_requeue import AutoRequeue
 from .ports import choose_port, moved_notice
-from .redis_server import RedisEndpoint, plan_redis, remove_stale_containers
+from .redis_server import RedisEndpoint, remove_stale_containers
 from .resp import redis_version
 from .start_order import OneshotWatcher, block_dependents, missing_command
 from .state import ProcessRecord, StackLock, cleanup_stale, prepare_state_dir
 from .supervised import Supervised
 from .supervisor import Service, ServiceSpec
+from .topology import node_ports, plan_topology
 
 APP_SERVICES = ("api", "worker", "beat")
 RESTART_TIMEOUT = 60.0  # `devstack restart` waits this long for readiness (the control client waits 120 s)
@@ -43,6 +44,7 @@ class Engine:
         self.services: dict[str, Supervised] = {}  # every app service is a Service (see _app)
         self.state_dir: Path = Path(config.project.state_dir)
         self.endpoint: RedisEndpoint | None = None
+        self.redis_nodes: tuple[str, ...] = ("redis",)  # every Redis node of the topology, `redis` first
         self.redis_version: str | None = None
         self.secrets: tuple[str, ...] = ()
         self.started_at = time.time()
@@ -79,16 +81,17 @@ class Engine:
         self.env_file_vars = environment.env_file_vars(self.config)
         password = environment.stack_password(self.config, self.environ, self.env_file_vars)
         base_env = {**self.env_file_vars, **self.environ}
-        self.endpoint, redis_spec = plan_redis(self.config.redis, self.state_dir, password, base_env)
-        if self.endpoint.password:
-            self.secrets = tuple({self.endpoint.password, quote(self.endpoint.password, safe="")})
+        self.endpoint, redis_specs = plan_topology(self.config.redis, self.state_dir, password, base_env)
+        known = [p for p in (self.endpoint.password, self.endpoint.sentinel_password) if p]
+        self.secrets = tuple({*known, *(quote(p, safe="") for p in known)})
         self._check_app_ports()
 
-        if redis_spec is None:
+        if not redis_specs:
             self.services["redis"] = AttachedRedis(self.endpoint, self.bus)
-        else:
+        for redis_spec in redis_specs:
             redis_spec.env = self._child_env({})
-            self.services["redis"] = self._make_service(redis_spec)
+            self.services[redis_spec.name] = self._make_service(redis_spec)
+        self.redis_nodes = tuple(s.name for s in redis_specs) or ("redis",)
         for spec in self._app_specs():
             self.services[spec.name] = self._make_service(spec)
 
@@ -100,7 +103,7 @@ class Engine:
         self.bus.subscribe(self.auto_requeue)
         self.notice(f"state in {self.state_dir}; Redis: {self.endpoint.describe()} (password protected)")
         for name, service in self.services.items():
-            if name == "redis":
+            if name in self.redis_nodes:
                 service.start()
             else:
                 self._spawn_task(self._start_when_ready(service))
@@ -134,7 +137,7 @@ class Engine:
     def _app(self, name: str) -> Service | None:
         """The app service `name`: every service but redis is launched by the engine (redis may be an
         AttachedRedis), so these are the ones whose spec and generations the engine changes."""
-        return None if name == "redis" else self.services.get(name)
+        return None if name in self.redis_nodes else self.services.get(name)
 
     def _record_pid(self, service: Service) -> None:
         if self._record is not None and service.pid:
@@ -280,7 +283,7 @@ class Engine:
     # ----- commands -----------------------------------------------------------------------------------
     def resolve(self, names: list[str]) -> list[str]:
         if not names or names == ["all"]:
-            return [n for n in self.services if n != "redis"]
+            return [n for n in self.services if n not in self.redis_nodes]
         unknown = [n for n in names if n not in self.services]
         if unknown:
             raise DevstackError(f"unknown service {', '.join(unknown)}; this stack runs: {', '.join(self.services)}", 2)
@@ -446,7 +449,7 @@ class Engine:
             "redis": {"mode": self.endpoint.mode if self.endpoint else self.config.redis.mode,
                       "host": self.endpoint.host if self.endpoint else None,
                       "port": self.endpoint.port if self.endpoint else None,
-                      "version": self.redis_version},
+                      "version": self.redis_version, **(node_ports(self.endpoint) if self.endpoint else {})},
             "services": {**{name: s.status() for name, s in self.services.items()},
                          **{label: s.status() for label, s in self.draining.items()}},
         }
@@ -471,13 +474,12 @@ class Engine:
             task.cancel()
         for service in self.services.values():
             service.hold()
-        apps = [s for n, s in self.services.items() if n != "redis"]
+        apps = [s for n, s in self.services.items() if n not in self.redis_nodes]
         extras = [s for s in apps if s.name not in APP_SERVICES]
         await asyncio.gather(*(s.stop() for s in extras))
         await asyncio.gather(*(s.stop() for s in apps if s.name in APP_SERVICES))
         await asyncio.gather(*self._drains, return_exceptions=True)  # they need Redis to return messages
-        if "redis" in self.services:
-            await self.services["redis"].stop()
+        await asyncio.gather(*(self.services[n].stop() for n in self.redis_nodes if n in self.services))
         for s in self.services.values():
             s.close()
         if self._record is not None:

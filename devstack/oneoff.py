@@ -11,7 +11,8 @@ from pathlib import Path
 
 from . import environment
 from .errors import DevstackError
-from .redis_server import RedisEndpoint, external_endpoint
+from .redis_server import RedisEndpoint
+from .topology import expected_endpoint
 from .secrets import mask
 from .state import is_locked, prepare_state_dir
 
@@ -35,7 +36,7 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
     if not is_locked(state_dir):
         return None
     if config.redis.mode == "external":
-        return external_endpoint(config.redis)
+        return expected_endpoint(config.redis, state_dir, password)
     from .control import request
 
     try:
@@ -44,7 +45,7 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
         raise DevstackError(f"a devstack process holds this project's lock ({state_dir}) but does not answer on its "
                             "control socket: a stack still starting, or another `devstack run`. Retry once it is up "
                             "(`devstack status`) or has finished.", 1) from None
-    return RedisEndpoint(redis["mode"], redis["host"] or "127.0.0.1", redis["port"] or config.redis.port, password)
+    return expected_endpoint(config.redis, state_dir, password, redis)
 
 
 def stack_env(config, name: str | None = None, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
@@ -60,15 +61,16 @@ def stack_env(config, name: str | None = None, environ: dict[str, str] | None = 
     password = environment.stack_password(config, environ, file_vars)
     endpoint = _running_endpoint(config, password)
     if endpoint is None:
-        endpoint = (external_endpoint(config.redis) if config.redis.mode == "external"
-                    else RedisEndpoint(config.redis.mode, "127.0.0.1", config.redis.port, password))
+        endpoint = expected_endpoint(config.redis, Path(config.project.state_dir), password)
     return environment.service_env(config, name, endpoint, environ, file_vars), password
 
 
 def format_env(env: dict[str, str], secrets: tuple[str, ...], *, as_json: bool, export: bool) -> str:
     """The environment as text: KEY=VALUE lines, `export KEY='VALUE'` lines, or a JSON object; `secrets`
     (empty with --show-secrets) are masked, and so is every URL's password."""
-    shown = {k: (mask(v, secrets) if secrets else v) for k, v in sorted(env.items())}
+    # *_PASSWORD by name too: a topology's other passwords (the sentinels') are not in `secrets`
+    shown = {k: ("***" if v and k.endswith("_PASSWORD") else mask(v, secrets)) if secrets else v
+             for k, v in sorted(env.items())}
     if as_json:
         return json.dumps(shown, indent=2)
     if export:

@@ -159,7 +159,8 @@ class SentinelProbe(RedisProbe):
         errors = []
         for host, port in self.endpoint.sentinels:
             try:
-                reply = await raw_command({"host": host, "port": port}, "SENTINEL", "get-master-addr-by-name",
+                auth = {"host": host, "port": port, "password": self.endpoint.sentinel_password}
+                reply = await raw_command(auth, "SENTINEL", "get-master-addr-by-name",
                                           self.endpoint.master_name or "", timeout=1.0)
             except RedisReplyError as exc:
                 errors.append(f"sentinel {host}:{port}: {exc}")

@@ -12,7 +12,7 @@ import importlib.util
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -38,6 +38,9 @@ class RedisEndpoint:
     master_name: str | None = None
     sentinels: tuple[tuple[str, int], ...] = ()  # a sentinel:// setup: every sentinel's host and port
     master: tuple[str, int] | None = None  # ... and the master they named, once the probe asked them
+    sentinel_password: str | None = None  # the sentinels' own password (a launched sentinel group has one)
+    cluster: tuple[tuple[str, int], ...] = ()  # a cluster for the cache: its nodes (the broker is host:port)
+    node_names: dict[int, str] = field(default_factory=dict)  # a launched topology: service name by port
 
     @property
     def is_sentinel(self) -> bool:
@@ -91,9 +94,18 @@ class RedisEndpoint:
             env["REDIS_SENTINELS"] = ",".join(f"{h}:{p}" for h, p in self.sentinels)
             env["CELERY_USE_SENTINEL"] = "true"
             env["CELERY_SENTINEL_MASTER_NAME"] = self.master_name or ""
+            if self.sentinel_password:
+                env["REDIS_SENTINEL_PASSWORD"] = env["CELERY_SENTINEL_PASSWORD"] = self.sentinel_password
+        if self.cluster:  # Dify's cache client in cluster mode; kombu has no cluster transport, so the
+            env["REDIS_USE_CLUSTERS"] = "true"  # broker stays this endpoint's standalone node
+            env["REDIS_CLUSTERS"] = ",".join(f"{h}:{p}" for h, p in self.cluster)
+            env["REDIS_CLUSTERS_PASSWORD"] = self.password or ""
         return env
 
     def describe(self) -> str:
+        if self.cluster:
+            return (f"{self.mode} cluster of {len(self.cluster)} nodes "
+                    f"{', '.join(f'{h}:{p}' for h, p in self.cluster)}; broker at {self.host}:{self.port}")
         if self.is_sentinel:
             return (f"{self.mode} behind sentinel{'s' if len(self.sentinels) > 1 else ''} "
                     f"{', '.join(f'{h}:{p}' for h, p in self.sentinels)} (master {self.master_name!r})")
@@ -195,19 +207,29 @@ def load_or_create_password(cfg, env_password: str | None, state_dir: Path) -> s
     """:func:`password_source`'s password (``env_password``: the environment's, else the env file's),
     else a random one, stored 0600 for the next runs."""
     password, _source = password_source(cfg, env_password, None, state_dir)
-    if password is not None:
-        return password
-    path = state_dir / PASSWORD_FILE
-    password = secrets.token_urlsafe(24)
+    return password if password is not None else stored_secret(state_dir, PASSWORD_FILE)
+
+
+def stored_secret(state_dir: Path, filename: str) -> str:
+    """The secret kept in ``state_dir/filename`` (0600), created at random the first time."""
+    path = state_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(24)
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_text(password + "\n")
-    return password
+    path.write_text(secret + "\n")
+    return secret
 
 
 def check_port_free(port: int, what: str, key: str) -> None:
     """Fail with the owner's name (another devstack stack: its folder) when a port on loopback is taken."""
     choose_port(port, explicit=True, what=what, key=key)
+
+
+def loopback_bind() -> str:
+    """What a launched server binds: IPv4 loopback, and IPv6's when the machine has it."""
+    return "127.0.0.1 ::1" if _ipv6_loopback() else "127.0.0.1"
 
 
 def _ipv6_loopback() -> bool:
@@ -219,13 +241,20 @@ def _ipv6_loopback() -> bool:
         return False
 
 
-def write_conf(path: Path, *, port: int, password: str, data_dir: Path | str, persist: bool, bind: str) -> None:
+def quoted(value: str) -> str:
+    """A value as a double-quoted redis.conf argument."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_conf(path: Path, *, port: int, password: str, data_dir: Path | str, persist: bool, bind: str,
+               extra: tuple[str, ...] = ()) -> None:
+    """A data node's redis.conf (``extra``: topology lines such as replicaof or cluster-enabled)."""
     lines = [
         "# Written by devstack: regenerated at every start. Edit devstack.toml, not this file.",
         f"bind {bind}",
         "protected-mode yes",
         f"port {port}",
-        'requirepass "' + password.replace("\\", "\\\\").replace('"', '\\"') + '"',
+        f"requirepass {quoted(password)}",
         f"dir {data_dir}",
         f"appendonly {'yes' if persist else 'no'}",
         "appendfsync everysec",
@@ -233,6 +262,7 @@ def write_conf(path: Path, *, port: int, password: str, data_dir: Path | str, pe
         "daemonize no",
         'logfile ""',
         "loglevel notice",
+        *extra,
     ]
     path.touch(mode=0o600)
     path.chmod(0o600)
@@ -268,8 +298,7 @@ def plan_redis(cfg, state_dir: Path, password: str, env: dict[str, str]) -> tupl
         spec = ServiceSpec("redis", argv, state_dir, env, RedisProbe(endpoint.connect_kwargs()),
                            stop_timeout=10, stop_hook=remove_container)
         return endpoint, spec
-    bind = "127.0.0.1 ::1" if _ipv6_loopback() else "127.0.0.1"
-    write_conf(conf, port=port, password=password, data_dir=data_dir, persist=cfg.persist, bind=bind)
+    write_conf(conf, port=port, password=password, data_dir=data_dir, persist=cfg.persist, bind=loopback_bind())
     spec = ServiceSpec("redis", [binary, str(conf)], state_dir, env, RedisProbe(endpoint.connect_kwargs()),
                        stop_timeout=10)
     return endpoint, spec

@@ -174,6 +174,21 @@ class RedisConfig(_Table):
     master_name: str | None = None
     binary: str | None = None
     persist: bool = True
+    # what devstack launches (or, with mode = "external", what it attaches to): see devstack/topology/
+    topology: Literal["standalone", "sentinel", "cluster"] = "standalone"
+    sentinel_port: int = Field(26379, ge=1, le=65535)  # the first of the three sentinels' ports
+    cluster_port: int = Field(7000, ge=1, le=55530)  # the first node's; each node's bus port is its port + 10000
+    replicas: int = Field(0, ge=0, le=1)  # cluster: one replica per master with 1
+    cluster_nodes: list[str] = []  # mode = "external", topology = "cluster": "host:port" of each node
+
+    @field_validator("cluster_nodes")
+    @classmethod
+    def _cluster_nodes(cls, v: list[str]) -> list[str]:
+        for node in v:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f'{node!r} is not "host:port". Fix: write e.g. cluster_nodes = ["10.0.0.1:7000"]')
+        return v
 
     @field_validator("password")
     @classmethod

@@ -54,6 +54,9 @@ def _redis_rules(cfg: Config, where: Where) -> None:
         raise where.error(["redis"], "url", 'mode = "external" needs the URL of your Redis. Fix: add url = "redis://host:6379/0", or use mode = "auto" to let devstack start one.')
     if cfg.redis.is_sentinel and not cfg.redis.master_name:
         raise where.error(["redis"], "master_name", 'a sentinel:// url needs the name of the monitored master. Fix: add master_name = "mymaster".')
+    from ..topology.rules import topology_rules  # the [redis] topology keys (devstack/topology/rules.py)
+
+    topology_rules(cfg.redis, lambda key, text: where.error(["redis"], key, text))
 
 
 def _app_rules(cfg: Config, where: Where, beat_given: bool) -> None:

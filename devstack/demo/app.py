@@ -103,7 +103,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         celery_conf["result_backend"] = celery_conf["broker_url"]
     if _truthy(os.environ.get("CELERY_USE_SENTINEL")):
         # Dify (extensions/ext_celery.py): kombu finds the master through the sentinels by this name.
-        options = {"master_name": os.environ.get("CELERY_SENTINEL_MASTER_NAME", "")}
+        options = {"master_name": os.environ.get("CELERY_SENTINEL_MASTER_NAME", ""),
+                   "sentinel_kwargs": {"password": os.environ.get("CELERY_SENTINEL_PASSWORD") or None}}
         celery_conf.setdefault("broker_transport_options", options)
         celery_conf.setdefault("result_backend_transport_options", options)
     if not app.config.get("REDIS_URL"):
@@ -129,7 +130,8 @@ def _sentinel_cache_client():
         sentinels.append((host, int(port)))
     if not sentinels:
         raise DemoConfigError("REDIS_USE_SENTINEL is true but REDIS_SENTINELS (host:port,host:port) is empty")
-    return Sentinel(sentinels, socket_timeout=1.0).master_for(
+    sentinel_kwargs = {"socket_timeout": 1.0, "password": os.environ.get("REDIS_SENTINEL_PASSWORD") or None}
+    return Sentinel(sentinels, socket_timeout=1.0, sentinel_kwargs=sentinel_kwargs).master_for(
         os.environ.get("REDIS_SENTINEL_SERVICE_NAME", ""), password=os.environ.get("REDIS_PASSWORD") or None,
         db=int(os.environ.get("REDIS_DB") or 0), decode_responses=True)
 
