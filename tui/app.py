@@ -342,7 +342,7 @@ class DevstackApp(App[int]):
         if not name:
             return
         row = next((r for r in self.source.services() if r.name == name), None)
-        if row is not None and row.state in (State.STOPPED, State.CRASHED):
+        if row is not None and row.state in (State.STOPPED, State.CRASHED, State.FAILED, State.BLOCKED):
             self._command(self.source.start_services([name]), f"start {name}")
         else:
             self._command(self.source.stop([name]), f"stop {name}")
