@@ -2,6 +2,7 @@
 in the process list's title, the lower-left details panel (only on a tall terminal), a failed step's reason."""
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import replace
 
 import pytest
@@ -14,7 +15,7 @@ from tui.details import MIN_SCREEN_HEIGHT, ProcessDetails
 from tests.waiting import wait_until_async
 
 from .fake_source import PYTHON, SERVICES, FakeSource
-from .helpers import SIZE, select_row
+from .helpers import SIZE, demo_tui, select_row
 
 pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
 
@@ -73,3 +74,15 @@ async def test_a_failed_step_shows_failed_with_its_code_and_its_blocked_dependen
         await wait_until_async(lambda: "relation users already exists" in _text(app, "#details"), 5, "the step's error")
         assert "migrate exited with code 3" in _text(app, "#details")
         assert "flask db upgrade" in _text(app, "#details")
+
+
+async def test_the_real_stack_header_names_the_api_url_the_python_and_the_pool(tmp_path):
+    """The same through devstack.api.Stack over the real demo stack (Redis, Flask, Celery)."""
+    async with demo_tui(tmp_path) as (app, pilot, engine):
+        url = f"http://127.0.0.1:{engine.config.api.port}"
+        await wait_until_async(lambda: url in _text(app, "#header #api"), 10, "the API's URL in the header")
+        assert engine.interpreter().python in _text(app, "#header #python")
+        pool, concurrency = engine.worker_pool()
+        assert app.processes.border_title == f"processes · worker {pool}" + (f" ×{concurrency}" if concurrency else "")
+        with urllib.request.urlopen(url + "/", timeout=5) as answer:  # the URL shown is where the API answers
+            assert answer.status < 500
