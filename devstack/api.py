@@ -53,6 +53,7 @@ class HeaderInfo:
     redis: str  # e.g. "binary 127.0.0.1:6379"
     solo: bool
     python: str = ""  # the interpreter that runs the app and why, e.g. "/app/.venv/bin/python (.venv in the project)"
+    api_url: str = ""  # where the API listens, e.g. "http://127.0.0.1:5000" ("" without an api service)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ServiceRow:
     command: tuple[str, ...] = ()
     last_error: str | None = None  # why it last exited on its own: the exception line and the fix
     held: bool = False  # stopped by a command: reloads leave it stopped
+    detail: str = ""  # what kind of process it is, e.g. the worker's pool: "prefork ×2", "SOLO"
 
 
 class Stack:
@@ -145,7 +147,23 @@ class Stack:
         r = status["redis"]
         where = f"{r['host']}:{r['port']}" if r["host"] else "(starting)"
         python = f"{status['python']['path']} ({status['python']['source']})"
-        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo, python)
+        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo, python, self._api_url())
+
+    def _api_url(self) -> str:
+        api = self.engine.config.api
+        if not api.enabled:
+            return ""
+        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host  # where a browser reaches it
+        return f"http://{f'[{host}]' if ':' in host else host}:{api.port}"
+
+    def _detail(self, name: str) -> str:
+        """The worker's pool and concurrency as it runs them (its own `command` says nothing we can read)."""
+        if name != "worker" or self.engine.config.worker.command:
+            return ""
+        if self.engine.solo:
+            return "SOLO"
+        pool, concurrency = self.engine.worker_pool()
+        return f"{pool} ×{concurrency}" if concurrency else pool
 
     def services(self) -> list[ServiceRow]:
         rows = []
@@ -153,7 +171,7 @@ class Stack:
             s = service.status()
             rows.append(ServiceRow(name, State(s["state"]), s["pid"], s["uptime"], s["restarts"],
                                    s.get("backoff_until"), tuple(s["command"]), s.get("last_error"),
-                                   bool(s.get("held"))))
+                                   bool(s.get("held")), self._detail(name)))
         return rows
 
     def service_names(self) -> list[str]:

@@ -134,6 +134,9 @@ def worker_spec(w, env: dict[str, str], pool: str, concurrency: int | None, gene
         if w.fast_start:
             argv += ["--without-mingle", "--without-gossip"]
     broker = env.get("CELERY_BROKER_URL")
+    if pool == "prefork" and sys.platform == "darwin":
+        # macOS aborts a forked pool child that touches Objective-C (Celery's known crash there).
+        env = {"OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES", **env}
 
     async def on_ready_line(match) -> None:
         await confirm(match.group(1), broker)

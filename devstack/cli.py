@@ -60,6 +60,9 @@ def main() -> None:
 def up(config_path: Path | None, no_tui: bool, solo: bool) -> None:
     """Start the stack in the foreground until Ctrl-C, SIGTERM or SIGHUP."""
     config = _load(config_path)
+    from .demo_extra import check_demo_extra
+
+    check_demo_extra(config)
     wants_tui = not no_tui and sys.stdout.isatty() and sys.stdin.isatty()
     run_tui = _frontend("tui") if wants_tui else None
     if run_tui is not None:

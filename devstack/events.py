@@ -21,6 +21,8 @@ class State(str, Enum):
     CRASHED = "crashed"
     BACKOFF = "backoff"
     DRAINING = "draining"  # an old worker generation finishing its tasks after a reload
+    FAILED = "failed"  # a oneshot step (`oneshot = true`) that exited non-zero: it is not restarted
+    BLOCKED = "blocked"  # not started: a service or step it depends on failed or could not start
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ import os
 import shutil
 from typing import Callable, Mapping
 
-from .events import State, StateChanged
+from .events import LogLine, State, StateChanged
 from .supervisor import Service, ServiceSpec
 
 
@@ -29,12 +29,13 @@ def block_dependents(services: Mapping[str, object], name: str, why: str) -> Non
             blocked.add(other)
             services[other].fail_to_start(
                 f"{other} not started: {name} {why}. Fix {name} (`devstack logs {name}`), then "
-                f"`devstack restart {name}`: {other} starts once it succeeds.")
+                f"`devstack restart {name}`: {other} starts once it succeeds.", State.BLOCKED)
 
 
 class OneshotWatcher:
     """An event-bus subscriber judging one oneshot step: exit 0 counts as ready (its dependents start); a
-    failure keeps them from starting, with the reason. A rerun (`devstack restart STEP`) is judged again.
+    failure shows the step `failed` with its exit code and last output line, and its dependents `blocked`
+    with the reason. A rerun (`devstack restart STEP`) is judged again.
 
     Once spawned the step is held (as at shutdown), so its exit ends its run as "stopped" with the exit
     code, never as a crash or a restart; the code is judged here."""
@@ -43,13 +44,16 @@ class OneshotWatcher:
                  closing: Callable[[], bool]):
         self.step, self.notice, self.block, self.closing = step, notice, block, closing
         self.running = False
+        self.last_line = ""  # the step's last non-blank output line: usually what went wrong
 
     def __call__(self, event) -> None:
         step = self.step
+        if isinstance(event, LogLine) and event.service == step.name and event.text.strip():
+            self.last_line = event.text.strip()
         if self.closing() or not isinstance(event, StateChanged) or event.service != step.name:
             return
         if event.state == State.STARTING and event.pid:
-            self.running = True
+            self.running, self.last_line = True, ""
             step.hold()
         elif event.state == State.STOPPED and self.running:
             self.running = False
@@ -58,5 +62,6 @@ class OneshotWatcher:
                 self.notice(f"{step.name} done (exited with code 0)", service=step.name)
             else:
                 why = "was stopped" if event.exit_code is None else f"exited with code {event.exit_code}"
-                step.fail_to_start(f"{step.name} {why}")
+                said = f": {self.last_line[:200]}" if self.last_line and event.exit_code is not None else ""
+                step.fail_to_start(f"{step.name} {why}{said}", State.FAILED)
                 self.block(why)

@@ -24,6 +24,7 @@ from devstack.errors import DevstackError
 from devstack.events import LogLine, Notice, State, StateChanged
 
 from .debug_input import LEAVES_PDB, PDB_PROMPT, DebugInput
+from .details import ProcessDetails
 from .header import StackHeader
 from .logs import LogView
 from .processes import ALL, ProcessTable
@@ -102,6 +103,7 @@ class DevstackApp(App[int]):
                 yield ProcessTable(id="processes")
                 yield RedisPanel(id="redis")
                 yield QueuesPanel(id="queues")
+                yield ProcessDetails(id="details")  # the left column's free rows on a tall terminal
             with Vertical(id="right"):
                 yield LogView(self.max_lines, id="logs")
                 yield DebugInput(id="pdb")
@@ -117,8 +119,10 @@ class DevstackApp(App[int]):
         self.stack_header = self.query_one(StackHeader)
         self.redis_panel = self.query_one(RedisPanel)
         self.queues_panel = self.query_one(QueuesPanel)
+        self.details = self.query_one(ProcessDetails)
+        self.details.display = ProcessDetails.fits(self.size.height)
         self.processes.border_title = "processes"
-        self.processes.on_select = self.logs.select
+        self.processes.on_select = self._on_process_selected
         self._unsubscribe = self.source.subscribe(self._on_event)
         # No free-running flush timer: it is armed by what needs showing (a 12.5 Hz tick alone cost an idle
         # stack ~3% of a core). The 1 s tick comes from the poll thread, with what it fetched.
@@ -127,6 +131,20 @@ class DevstackApp(App[int]):
         threading.Thread(target=self._poll_loop, name="devstack-tui-poll", daemon=True).start()
         self.run_worker(self._start_stack(), name="start", exit_on_error=False)
         self.processes.focus()
+
+    def _on_process_selected(self, name: str) -> None:
+        self.logs.select(name)
+        if self.details.display:
+            self.details.show(name, self.source.services(), self.source.header())
+
+    def on_resize(self, event) -> None:
+        if not self.is_mounted or not hasattr(self, "details"):  # the first resize comes before on_mount
+            return
+        fits = ProcessDetails.fits(event.size.height)
+        if fits != self.details.display:
+            self.details.display = fits
+            if fits:
+                self.details.show(self.processes.selected, self.source.services(), self.source.header())
 
     def on_unmount(self) -> None:
         self._poll_stop.set()
@@ -214,7 +232,15 @@ class DevstackApp(App[int]):
         self._states_dirty = False
         rows = self.source.services()
         self.processes.show(rows, self._usage, self.source.now())
-        self.stack_header.show(self.source.header())
+        header = self.source.header()
+        self.stack_header.show(header)
+        # The worker's pool in the list's title: the table's columns have no room left at 62 cells.
+        pool = next((r.detail for r in rows if r.name == "worker" and r.detail), "")
+        title = f"processes · worker {pool}" if pool else "processes"
+        if self.processes.border_title != title:  # a same-value assignment still repaints the border
+            self.processes.border_title = title
+        if self.details.display:
+            self.details.show(self.processes.selected, rows, header)
         if isinstance(self.screen, StoppingScreen):
             self.screen.show(rows)
         if self.source.redis_ready and not self._feed_started:
@@ -342,7 +368,7 @@ class DevstackApp(App[int]):
         if not name:
             return
         row = next((r for r in self.source.services() if r.name == name), None)
-        if row is not None and row.state in (State.STOPPED, State.CRASHED):
+        if row is not None and row.state in (State.STOPPED, State.CRASHED, State.FAILED, State.BLOCKED):
             self._command(self.source.start_services([name]), f"start {name}")
         else:
             self._command(self.source.stop([name]), f"stop {name}")

@@ -18,6 +18,7 @@ ALL = "all"
 STATE_STYLE = {
     State.STARTING: "yellow", State.READY: "bold green", State.STOPPING: "magenta",
     State.STOPPED: "dim", State.CRASHED: "bold red", State.BACKOFF: "red", State.DRAINING: "cyan",
+    State.FAILED: "bold red", State.BLOCKED: "yellow",
 }
 COLUMNS = ("service", "state", "pid", "uptime", "restarts", "cpu", "mem")
 

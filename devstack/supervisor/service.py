@@ -115,11 +115,11 @@ class Service:
         """Run `spec` from the next start on (the configuration, the pool or the generation changed)."""
         self.spec = spec
 
-    def fail_to_start(self, reason: str) -> None:
-        """Never started (e.g. its command is missing): show it crashed with `reason`."""
-        self.state = State.CRASHED
+    def fail_to_start(self, reason: str, state: State = State.CRASHED) -> None:
+        """Never started (e.g. its command is missing): show it crashed (or failed, blocked) with `reason`."""
+        self.state = state
         self.last_error = reason
-        self.bus.emit(StateChanged(self.name, State.CRASHED, detail=reason))
+        self.bus.emit(StateChanged(self.name, state, exit_code=self.exit_code, detail=reason))
         self.notice(reason, "error")
 
     def continue_from(self, old: "Service") -> None:

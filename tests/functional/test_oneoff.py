@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 from pathlib import Path
@@ -102,8 +103,9 @@ def test_env_is_what_the_running_worker_has_and_run_uses_the_running_redis(stack
 
 def test_a_failed_oneshot_keeps_the_api_from_starting_until_a_rerun_succeeds(stacks, tmp_path):
     (tmp_path / "broken").write_text("")
-    step = ("import os, sys; print('migrating'); open('migrated', 'a').write('x'); "
-            "sys.exit(3 if os.path.exists('broken') else 0)")
+    step = ("import os, sys; print('migrating'); open('migrated', 'a').write('x'); broken = os.path.exists('broken'); "
+            "broken and print('migration failed: table users already exists', file=sys.stderr); "
+            "sys.exit(3 if broken else 0)")
     config = write_demo_config(tmp_path, api='depends_on = ["migrate"]', extra=f"""
 [process.migrate]
 command = {json.dumps([sys.executable, "-c", step])}
@@ -114,7 +116,15 @@ oneshot = true
     assert "api not started: migrate exited with code 3" in s.output
     status = s.status()
     assert status["services"]["migrate"]["exit_code"] == 3
-    assert status["services"]["api"]["state"] == "crashed" and status["services"]["api"]["pid"] is None
+    # The step failed (not crashed: it is never restarted), saying its code and its last line; the api waits.
+    assert status["services"]["migrate"]["state"] == "failed"
+    assert status["services"]["migrate"]["last_error"] == (
+        "migrate exited with code 3: migration failed: table users already exists")
+    assert status["services"]["api"]["state"] == "blocked" and status["services"]["api"]["pid"] is None
+    assert status["services"]["api"]["last_error"].startswith("api not started: migrate exited with code 3")
+    text = s.cli("status").stdout
+    assert "failed (exit 3)" in text and "migration failed: table users already exists" in text
+    assert re.search(r"api\s+blocked", text), text
     wait_for(lambda: s.status()["services"]["worker"]["state"] == "ready", 60, what="worker ready")
     assert s.status()["services"]["api"]["pid"] is None  # still not started
 

@@ -3,11 +3,13 @@ so snapshots do not change with clocks, pids or ports."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from devstack.api import HeaderInfo, MessageInfo, QueueInfo, RedisStats, ServiceRow, TaskEvent, Usage
 from devstack.events import LogLine, State
 
 T0 = 1_700_000_000.0
+PYTHON = "/app/.venv/bin/python (.venv in the project)"
 
 LOGS = [
     ("redis", "* Ready to accept connections"),
@@ -19,7 +21,7 @@ LOGS = [
 SERVICES = [
     ServiceRow("redis", State.READY, 1001, 125.0, 0),
     ServiceRow("api", State.READY, 1002, 124.0, 0),
-    ServiceRow("worker", State.READY, 1003, 61.0, 2),
+    ServiceRow("worker", State.READY, 1003, 61.0, 2, detail="prefork ×2"),
     ServiceRow("beat", State.CRASHED, None, None, 5),
 ]
 QUEUES = [QueueInfo("celery", 0, 0), QueueInfo("mail", 2, 1, 42.0)]
@@ -72,10 +74,10 @@ class FakeSource:
         return None
 
     def header(self) -> HeaderInfo:
-        return HeaderInfo("demo", "embedded 127.0.0.1:6379", self.solo)
+        return HeaderInfo("demo", "embedded 127.0.0.1:6379", self.solo, PYTHON, "http://127.0.0.1:5001")
 
     def services(self):
-        return list(SERVICES)
+        return [replace(r, detail="SOLO") if self.solo and r.name == "worker" else r for r in SERVICES]
 
     async def restart(self, names): ...
     async def stop(self, names): ...
