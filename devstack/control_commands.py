@@ -18,14 +18,15 @@ def status_text(result: dict, as_json: bool) -> str:
     redis = result["redis"]
     lines = [f"{result['project']}  ·  Redis {redis['mode']} {redis['host']}:{redis['port']} "
              f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}"]
+    width = max([10, *map(len, result["services"])])  # a topology's node names (sentinel-1, redis-replica)
     for name, s in result["services"].items():
         uptime = f"{s['uptime']:.0f}s" if s.get("uptime") is not None else "-"
         state = f"{s['state']} (held)" if s.get("held") else s["state"]
         if s["state"] == "failed" and s.get("exit_code") is not None:
             state = f"failed (exit {s['exit_code']})"  # a oneshot step: its code is the news
-        lines.append(f"  {name:<10} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        lines.append(f"  {name:<{width}} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
         if s.get("last_error"):
-            lines.append(f"  {'':<10} last error: {s['last_error']}")
+            lines.append(f"  {'':<{width}} last error: {s['last_error']}")
     return "\n".join(lines)
 
 
