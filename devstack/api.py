@@ -8,6 +8,7 @@ uses of devstack, besides `devstack.events` and `devstack.errors`.
     await stack.restart([...]) / stop / start_services / set_solo / requeue; purge(queue); send_input
     await stack.task_events(on_event)          # live Celery task events, until cancelled
     stack.tasks(state, name) / task(id) / replay(id) / revoke(id) / clear_tasks()   # task history (blocking)
+    stack.beat() / beat_run(name)              # beat's schedule, an entry sent now (blocking)
     await stack.shutdown()                     # the control socket, then the stack; idempotent
 
 Value snapshots are plain dataclasses: front-ends never hold an engine object. Methods marked
@@ -324,3 +325,21 @@ class Stack:
 
     def clear_tasks(self) -> int:
         return self._tasks().clear()
+
+    # ----- beat (blocking) -------------------------------------------------------------------------
+    def beat(self) -> dict:
+        """Beat's schedule: {"entries": [...], "file", "file_error"} (see devstack/beat.py)."""
+        from .beat import read_schedule
+
+        beat = self.engine.services.get("beat")
+        if beat is None:
+            raise DevstackError("this stack runs no beat: [beat] enabled = false in devstack.toml", 1)
+        spec = beat.spec
+        return read_schedule(spec.argv, spec.env, spec.cwd, self.config.beat.app or self.config.worker.app,
+                             self.engine.interpreter().python)
+
+    def beat_run(self, name: str) -> dict:
+        """Send beat entry `name`'s task now, with its args, kwargs and queue; the new id in `id`."""
+        from .beat import entry_plan, find_entry
+
+        return self._tasks().send(entry_plan(find_entry(self.beat(), name)))

@@ -429,5 +429,9 @@ def revoke(config_path: Path | None, task_id: str, terminate: bool, sig: str) ->
     click.echo(f"{result['id']}: {result['detail']}")
 
 
+from . import cli_tasks  # noqa: E402  (beat, debug: their own module, registered here)
+
+cli_tasks.register(main, CONFIG_OPTION, _load, _state_dir)
+
 if __name__ == "__main__":
     main()

@@ -44,6 +44,8 @@ class ControlServer:
             "requeue": self._requeue,
             "tasks": self._tasks, "task": self._task, "replay": self._replay, "revoke": self._revoke,
             "tasks_clear": self._tasks_clear,
+            "beat": lambda args: self._blocking(self.stack.beat),
+            "beat_run": lambda args: self._blocking(self.stack.beat_run, args[0]),
         }
 
     async def start(self) -> None:

@@ -161,13 +161,17 @@ class TaskTracker:
     def replay(self, task_id: str, queue: str | None = None) -> dict:
         row = self._ensure_row(task_id, self.lookup()) or self.row(task_id)
         plan = actions.plan_replay(row, self.history.body(row["id"]), queue, self.history.known_queue(row["name"] or ""))
+        return self.send(plan, replay_of=row["id"])
+
+    def send(self, plan: actions.ReplayPlan, replay_of: str | None = None) -> dict:
+        """Publish `plan` (a replay, or a beat entry run now) and put it in the history as sent."""
         new_id = actions.send(plan, self.broker_url())
         now = time.time()
         self.store.put({"id": new_id, "state": "sent", "name": plan.name, "args": repr(tuple(plan.args)),
                         "kwargs": repr(plan.kwargs), "queue": plan.queue, "routing_key": plan.routing_key,
-                        "replay_of": row["id"], "t_sent": now, "state_at": now})
+                        "replay_of": replay_of, "t_sent": now, "state_at": now})
         self.store.flush()
-        return {"id": new_id, "replay_of": row["id"], "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
+        return {"id": new_id, "replay_of": replay_of, "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
 
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         """Remove a queued message from its list, and broadcast the revoke for reserved/running ones."""
