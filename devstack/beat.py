@@ -53,9 +53,11 @@ entries = []
 for name, raw in (app.conf.beat_schedule or {}).items():
     entry = ScheduleEntry(**dict(raw, name=name, app=app))
     sched, old = entry.schedule, stored.get(name)
-    last = sched.maybe_make_aware(old.last_run_at) if old is not None and old.last_run_at else None
+    # beat stores an entry's start of tracking as its last_run_at before the first run: only a counted run is one
+    base = sched.maybe_make_aware(old.last_run_at) if old is not None and old.last_run_at else None
+    last = base if old is not None and old.total_run_count else None
     now = sched.now()
-    next_run = now + sched.remaining_estimate(last or now)
+    next_run = now + sched.remaining_estimate(base or now)
     args, kwargs, options = list(entry.args or ()), dict(entry.kwargs or {}), dict(entry.options or {})
     try:
         json.dumps([args, kwargs])
