@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from .beat import when_words
 from .control import ControlServer
 from .engine import Engine
 from .errors import DevstackError
@@ -31,7 +32,8 @@ from .usage import Usage, UsageMonitor
 if TYPE_CHECKING:
     from .broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
 
-__all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent"]
+__all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent",
+           "when_words"]
 
 _BROKER_TYPES = ("QueueInfo", "MessageInfo", "RedisStats", "TaskEvent")
 

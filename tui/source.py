@@ -54,3 +54,8 @@ class Source(Protocol):
         """Blocking: the task sent again; the new id in `id`."""
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         """Blocking."""
+
+    def beat(self) -> dict:
+        """Blocking: beat's schedule, {"entries": [...], "file", "file_error"}."""
+    def beat_run(self, name: str) -> dict:
+        """Blocking: the entry's task sent now; the new id in `id`."""

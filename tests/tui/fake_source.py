@@ -37,6 +37,13 @@ EVENTS = [
     TaskEvent("failed", "bbbbbbbb-2", "demo.fail", "worker@demo", T0 + 2, exception="ValueError('boom')"),
 ]
 
+BEAT_ENTRIES = [
+    {"name": "demo-tick", "task": "demo.tick", "every": "every 10 s", "last_run": T0 - 4, "next_run": T0 + 6,
+     "total_run_count": 12, "queue": "celery"},
+    {"name": "demo-nightly-tick", "task": "demo.tick", "every": "daily at 03:00", "last_run": None,
+     "next_run": T0 + 7200, "total_run_count": 0, "queue": "celery"},
+]
+
 TRACEBACK = 'Traceback (most recent call last):\n  File "/app/tasks.py", line 12, in fail\nValueError: boom'
 
 
@@ -55,6 +62,7 @@ class FakeSource:
         self.requeue_error: Exception | None = None
         self.replayed: list[str] = []
         self.revoked: list[tuple[str, bool, str]] = []
+        self.beat_runs: list[str] = []
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -136,6 +144,14 @@ class FakeSource:
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         self.revoked.append((task_id, terminate, signal))
         return {"id": task_id, "revoked": True}
+
+    def beat(self) -> dict:
+        return {"entries": [dict(entry) for entry in BEAT_ENTRIES], "file": "/demo/.devstack/celerybeat-schedule",
+                "file_error": None}
+
+    def beat_run(self, name: str) -> dict:
+        self.beat_runs.append(name)
+        return {"id": "eeeeeeee-5", "queue": "celery", "replay_of": None}
 
     def now(self) -> float:
         return T0

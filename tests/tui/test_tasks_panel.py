@@ -66,3 +66,26 @@ async def test_detail_replay_and_revoke():
         await wait_until_async(lambda: isinstance(app.screen, ConfirmScreen), 2, "the confirmation")
         await pilot.press("y")
         await wait_until_async(lambda: source.revoked == [("bbbbbbbb-2", False, "TERM")], 2, "the revoke")
+
+
+async def test_beat_screen_lists_entries_and_runs_one_now():
+    """`b` on the tasks panel: beat's entries with schedule in words, last and next run; Enter sends one."""
+    from tui.beat import BeatScreen
+
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(TaskFeed).focus()
+        await pilot.press("b")
+        await wait_until_async(lambda: isinstance(app.screen, BeatScreen) and app.screen.schedule, 5, "the schedule")
+        table = app.screen.query_one("#beat-table")
+        assert [str(k.value) for k in table.rows] == ["demo-tick", "demo-nightly-tick"]
+        assert str(table.get_cell("demo-tick", "schedule")) == "every 10 s"
+        assert "(in 6 s)" in str(table.get_cell("demo-tick", "next run"))
+        assert "(4 s ago)" in str(table.get_cell("demo-tick", "last run"))
+        assert "(in 2 h)" in str(table.get_cell("demo-nightly-tick", "next run"))
+        assert str(table.get_cell("demo-nightly-tick", "last run")) == "-"
+        await pilot.press("down", "enter")
+        await wait_until_async(lambda: source.beat_runs == ["demo-nightly-tick"], 2, "run now")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BeatScreen)

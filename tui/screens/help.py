@@ -21,6 +21,7 @@ KEYS: list[tuple[str, str]] = [
     ("c", "clear the shown log pane (the log file keeps everything)"),
     ("Enter", "on a queue: show its messages; on a task: its detail (where it is, args, traceback)"),
     ("/ (tasks)", "on the tasks panel: filter by a part of the name or a state (failed, started…)"),
+    ("b (tasks)", "on the tasks panel: beat's schedule (last and next runs); Enter there sends an entry now"),
     ("R K T (task)", "in a task's detail: replay it, revoke it, terminate it (SIGTERM, then SIGKILL: asks twice)"),
     ("p", "purge the selected queue, or on a queue's messages the queue shown (asks first)"),
     ("u", "requeue what a killed worker left in unacked"),
