@@ -15,6 +15,7 @@ from devstack.errors import DevstackError
 
 from . import actions
 from .finder import MessageFinder, message_id
+from .logs import log_path, task_log_lines
 from .store import TaskHistory, TaskStore, store_path
 from .where import WhereLookup
 
@@ -134,7 +135,9 @@ class TaskTracker:
         lookup = self.lookup()
         row = self._ensure_row(task_id, lookup)
         answer = lookup.answer(row["id"] if row else task_id, row)
-        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer}
+        full_id = row["id"] if row else task_id
+        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer,
+                "log": task_log_lines(log_path(self.store.path.parent), full_id)}
 
     def _ensure_row(self, task_id: str, lookup: WhereLookup) -> dict | None:
         """The history row, with the message captured from the broker when it is there and was not yet;

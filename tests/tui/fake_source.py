@@ -135,6 +135,8 @@ class FakeSource:
                 "args": "(1, 2)", "kwargs": "{}", "queue": "celery", "runtime": event.runtime,
                 "exception": event.exception, "times": {"received": T0, event.kind: event.timestamp},
                 "traceback": TRACEBACK if event.kind == "failed" else None,
+                "log": [f"[2024-01-01 00:00:02,000: INFO/MainProcess] Task {event.name}[{task_id}] received",
+                        "[2024-01-01 00:00:02,100: ERROR/ForkPoolWorker-1] [red]not markup[/red]"],
                 "where": "done", "where_detail": {"detail": f"done: {event.kind}"}}
 
     def replay(self, task_id: str, queue: str | None = None) -> dict:

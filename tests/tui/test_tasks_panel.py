@@ -59,6 +59,7 @@ async def test_detail_replay_and_revoke():
         await wait_until_async(lambda: isinstance(app.screen, TaskScreen) and app.screen.detail, 5, "the detail")
         text = str(app.screen.query_one("#detail").render())
         assert "ValueError: boom" in text and "done: failed" in text and "(1, 2)" in text
+        assert "worker log" in text and "Task demo.fail[bbbbbbbb-2] received" in text and "[red]not markup[/red]" in text
         assert "timeline" in text and f"received {time.strftime('%H:%M:%S', time.localtime(T0))}" in text and "done: done" not in text
         await pilot.press("R")
         await wait_until_async(lambda: source.replayed == ["bbbbbbbb-2"], 2, "the replay")
