@@ -71,6 +71,7 @@ class ServiceRow:
     command: tuple[str, ...] = ()
     last_error: str | None = None  # why it last exited on its own: the exception line and the fix
     held: bool = False  # stopped by a command: reloads leave it stopped
+    debug: int | None = None  # the debugpy port while it runs under `devstack debug`
 
 
 class Stack:
@@ -141,7 +142,10 @@ class Stack:
 
     def status(self) -> dict:
         """The dict behind `devstack status --json`."""
-        return self.engine.status()
+        status = self.engine.status()
+        for name, port in self.engine.debug_ports.items():
+            status["services"][name]["debug"] = port
+        return status
 
     def header(self) -> HeaderInfo:
         status = self.engine.status()
@@ -156,7 +160,7 @@ class Stack:
             s = service.status()
             rows.append(ServiceRow(name, State(s["state"]), s["pid"], s["uptime"], s["restarts"],
                                    s.get("backoff_until"), tuple(s["command"]), s.get("last_error"),
-                                   bool(s.get("held"))))
+                                   bool(s.get("held")), self.engine.debug_ports.get(name)))
         return rows
 
     def service_names(self) -> list[str]:
@@ -193,6 +197,12 @@ class Stack:
 
     async def set_solo(self, on: bool | None = None) -> bool:
         return await self.engine.set_solo(on)
+
+    async def set_debug(self, name: str, on: bool, port: int | None = None) -> dict:
+        """Restart worker/api under debugpy on a loopback port (on) or as usual; see devstack/debug.py."""
+        from .debug import set_debug
+
+        return await set_debug(self.engine, name, on, port)
 
     async def requeue(self) -> int:
         """Messages returned from `unacked` to their queues; DevstackError while a worker generation drains."""

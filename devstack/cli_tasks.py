@@ -72,3 +72,16 @@ def register(main: click.Group, config_option, load: Callable, state_dir_of: Cal
         result = _needs_stack(state_dir_of(config_path or group_config), "beat_run", [name], "beat run")
         click.echo(f"devstack: sent {name} to queue {result['queue']}", err=True)
         click.echo(result["id"])
+
+    @main.command()
+    @config_option
+    @click.argument("name", type=click.Choice(["worker", "api"]))
+    @click.argument("mode", required=False, type=click.Choice(["on", "off"]), default="on")
+    @click.option("--port", type=int, help="The debugpy port (default: 5678, or the next free one).")
+    def debug(config_path: Path | None, name: str, mode: str, port: int | None) -> None:
+        """Restart NAME (worker or api) under debugpy on 127.0.0.1 for an IDE to attach; `off` back to normal.
+        The worker runs with -P solo (one task at a time). Needs debugpy in the app's Python."""
+        from .debug import attach_help
+
+        result = _needs_stack(state_dir_of(config_path), "debug", [name, mode == "on", port], f"debug {name}")
+        click.echo(attach_help(result))

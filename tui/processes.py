@@ -44,7 +44,7 @@ def human_duration(seconds: float | None) -> str:
 
 
 def state_text(row: ServiceRow, now: float) -> Text:
-    word = row.state.value
+    word = row.state.value + (f" debug :{row.debug}" if row.debug else "")
     if row.state == State.BACKOFF and row.backoff_until:
         word = f"backoff {max(0, row.backoff_until - now):.0f}s"
     return Text(word, style=STATE_STYLE.get(row.state, ""))
