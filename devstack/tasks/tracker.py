@@ -16,7 +16,7 @@ from devstack.errors import DevstackError
 from . import actions
 from .finder import MessageFinder, message_id
 from .logs import log_path, task_log_lines
-from .store import TaskHistory, TaskStore, store_path
+from .store import TERMINAL, TaskHistory, TaskStore, store_path
 from .where import WhereLookup
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ class TaskTracker:
             if len(task_id) < 36:
                 raise
             row = None
-        if row is not None and row.get("message_captured"):
-            return row
+        if row is not None and (row.get("message_captured") or row.get("state") in TERMINAL):
+            return row  # a finished task is in no queue: nothing to scan for
         located = lookup.locate(row["id"] if row else task_id)
         if located is None:
             return row
@@ -180,7 +180,7 @@ class TaskTracker:
         """Remove a queued message from its list, and broadcast the revoke for reserved/running ones."""
         lookup = self.lookup()
         row = self._ensure_row(task_id, lookup) or self.row(task_id)
-        located = lookup.finder.in_queues(row["id"], lookup.queues)
+        located = lookup.find_queued(row["id"])  # the scan _ensure_row made, not a second one
         removed = located is not None and lookup.finder.remove(located)
         actions.revoke(row["id"], self.broker_url(), terminate=terminate, signal=signal)
         if removed or row.get("state") not in ("succeeded", "failed"):
