@@ -63,6 +63,7 @@ class FakeSource:
         self.replayed: list[str] = []
         self.revoked: list[tuple[str, bool, str]] = []
         self.beat_runs: list[str] = []
+        self.debugged: list[tuple[str, bool]] = []
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -92,6 +93,10 @@ class FakeSource:
     async def set_solo(self, on=None) -> bool:
         self.solo = (not self.solo) if on is None else on
         return self.solo
+
+    async def set_debug(self, name, on, port=None) -> dict:
+        self.debugged.append((name, on))
+        return {"service": name, "debug": 5678 if on else None}
 
     async def requeue(self) -> int:
         self.requeue_calls += 1

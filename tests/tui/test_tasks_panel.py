@@ -90,3 +90,17 @@ async def test_beat_screen_lists_entries_and_runs_one_now():
         await wait_until_async(lambda: source.beat_runs == ["demo-nightly-tick"], 2, "run now")
         await pilot.press("escape")
         assert not isinstance(app.screen, BeatScreen)
+
+
+async def test_debug_key_on_the_process_list():
+    """D on the worker row asks for debugpy; on a row that is neither worker nor api it only says so."""
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "worker")
+        await pilot.press("D")
+        await wait_until_async(lambda: source.debugged == [("worker", True)], 2, "debug on")
+        await select_row(pilot, "processes", "redis")
+        await pilot.press("D")
+        await pilot.pause()
+        assert source.debugged == [("worker", True)]

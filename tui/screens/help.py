@@ -13,6 +13,7 @@ KEYS: list[tuple[str, str]] = [
     ("r", "restart the selected process"),
     ("R", "restart every process (Redis stays up)"),
     ("x", "stop / start the selected process"),
+    ("D", "run the selected worker or api under debugpy for an IDE (again: back to normal)"),
     ("↑ ↓ / click", "select a process (its log shows) or a queue"),
     ("tab", "move between the process list, the log, the queues and the tasks"),
     ("/", "search the log; Enter finds"),
