@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from devstack.tasks import MessageFinder
+from devstack.tasks import MessageFinder, TaskTracker
 
 
 def free_port() -> int:
@@ -90,6 +90,16 @@ def main() -> None:
         for label, task_id in (("next out (index -1)", ids[0]), ("middle", ids[n // 2]),
                                ("newest (index 0)", ids[-1]), ("absent (full scan)", str(uuid.uuid4()))):
             print(f"  {label:<22} {timed(lambda: finder.in_queues(task_id, ['dataset'])):7.1f} ms")
+        # The whole answer behind `devstack task ID` (history, broker, result backend; without the CLI's
+        # start-up and the control socket): one scan per id, the result backend asked first.
+        tracker = TaskTracker(Path(folder), 100, client_for=lambda db: client, broker_url=lambda: "redis://",
+                              queues=lambda: ["dataset"], worker_queues=["dataset"], backend_db=1)
+        try:
+            print("  the whole `devstack task ID` answer (TaskTracker.detail), median of 5:")
+            for label, task_id in (("next out (index -1)", ids[0]), ("absent", str(uuid.uuid4()))):
+                print(f"  {label:<22} {timed(lambda: tracker.detail(task_id)):7.1f} ms")
+        finally:
+            tracker.close()
     finally:
         proc.terminate()
         proc.wait(5)

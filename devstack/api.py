@@ -8,6 +8,7 @@ uses of devstack, besides `devstack.events` and `devstack.errors`.
     await stack.restart([...]) / stop / start_services / set_solo / requeue; purge(queue); send_input
     await stack.task_events(on_event)          # live Celery task events, until cancelled
     stack.tasks(state, name) / task(id) / replay(id) / revoke(id) / clear_tasks()   # task history (blocking)
+    stack.beat() / beat_run(name)              # beat's schedule, an entry sent now (blocking)
     await stack.shutdown()                     # the control socket, then the stack; idempotent
 
 Value snapshots are plain dataclasses: front-ends never hold an engine object. Methods marked
@@ -21,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from .beat import when_words
 from .control import ControlServer
 from .engine import Engine
 from .errors import DevstackError
@@ -30,7 +32,8 @@ from .usage import Usage, UsageMonitor
 if TYPE_CHECKING:
     from .broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
 
-__all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent"]
+__all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent",
+           "when_words"]
 
 _BROKER_TYPES = ("QueueInfo", "MessageInfo", "RedisStats", "TaskEvent")
 
@@ -70,6 +73,7 @@ class ServiceRow:
     last_error: str | None = None  # why it last exited on its own: the exception line and the fix
     held: bool = False  # stopped by a command: reloads leave it stopped
     detail: str = ""  # what kind of process it is, e.g. the worker's pool: "prefork ×2", "SOLO"
+    debug: int | None = None  # the debugpy port while it runs under `devstack debug`
 
 
 class Stack:
@@ -140,7 +144,10 @@ class Stack:
 
     def status(self) -> dict:
         """The dict behind `devstack status --json`."""
-        return self.engine.status()
+        status = self.engine.status()
+        for name, port in self.engine.debug_ports.items():
+            status["services"][name]["debug"] = port
+        return status
 
     def header(self) -> HeaderInfo:
         status = self.engine.status()
@@ -171,7 +178,8 @@ class Stack:
             s = service.status()
             rows.append(ServiceRow(name, State(s["state"]), s["pid"], s["uptime"], s["restarts"],
                                    s.get("backoff_until"), tuple(s["command"]), s.get("last_error"),
-                                   bool(s.get("held")), self._detail(name)))
+                                   bool(s.get("held")), self._detail(name),
+                                   self.engine.debug_ports.get(name)))
         return rows
 
     def service_names(self) -> list[str]:
@@ -208,6 +216,12 @@ class Stack:
 
     async def set_solo(self, on: bool | None = None) -> bool:
         return await self.engine.set_solo(on)
+
+    async def set_debug(self, name: str, on: bool, port: int | None = None) -> dict:
+        """Restart worker/api under debugpy on a loopback port (on) or as usual; see devstack/debug.py."""
+        from .debug import set_debug
+
+        return await set_debug(self.engine, name, on, port)
 
     async def requeue(self) -> int:
         """Messages returned from `unacked` to their queues; DevstackError while a worker generation drains."""
@@ -354,3 +368,21 @@ class Stack:
 
     def clear_tasks(self) -> int:
         return self._tasks().clear()
+
+    # ----- beat (blocking) -------------------------------------------------------------------------
+    def beat(self) -> dict:
+        """Beat's schedule: {"entries": [...], "file", "file_error"} (see devstack/beat.py)."""
+        from .beat import read_schedule
+
+        beat = self.engine.services.get("beat")
+        if beat is None:
+            raise DevstackError("this stack runs no beat: [beat] enabled = false in devstack.toml", 1)
+        spec = beat.spec
+        return read_schedule(spec.argv, spec.env, spec.cwd, self.config.beat.app or self.config.worker.app,
+                             self.engine.interpreter().python)
+
+    def beat_run(self, name: str) -> dict:
+        """Send beat entry `name`'s task now, with its args, kwargs and queue; the new id in `id`."""
+        from .beat import entry_plan, find_entry
+
+        return self._tasks().send(entry_plan(find_entry(self.beat(), name)))

@@ -151,7 +151,9 @@ def beat_spec(b, worker_app: str, env: dict[str, str], state_dir: Path, preload:
     argv = list(b.command) if b.command else [
         *executable("celery", env, python), "-A", b.app or worker_app, "beat", "-l", b.loglevel.upper(),
         "-s", str(state_dir / "celerybeat-schedule")]
-    return ServiceSpec("beat", argv + list(b.args), Path(b.cwd), env, LogProbe(BEAT_READY), _deps(b),
+    # Beat saves its schedule file every 3 min by default: `devstack beat` reads last runs from it.
+    sync = [] if b.command or "--" in b.args else ["--", "beat_sync_every=1"]
+    return ServiceSpec("beat", argv + list(b.args) + sync, Path(b.cwd), env, LogProbe(BEAT_READY), _deps(b),
                        b.stop_timeout, preload=CELERY_PRELOAD if preload else ())
 
 

@@ -377,13 +377,14 @@ def tasks_clear(group_config: Path | None, config_path: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def task(config_path: Path | None, task_id: str, as_json: bool) -> None:
     """One task: its history, and where it is now (queued, reserved, running, scheduled, done or unknown)."""
-    from .tasks import TaskHistory, find_row, offline_answer, store_path
+    from .tasks import TaskHistory, find_row, log_path, offline_answer, store_path, task_log_lines
 
     state_dir, detail = _stack_or_none(config_path, "task", [task_id])
     if detail is None:
         row = find_row(TaskHistory(store_path(state_dir)), task_id)
         answer = offline_answer(row)
-        detail = {**row, "where": answer["where"], "where_detail": answer}
+        detail = {**row, "where": answer["where"], "where_detail": answer,
+                  "log": task_log_lines(log_path(state_dir), row["id"])}
     if as_json:
         _echo_json(detail)
         return
@@ -398,6 +399,8 @@ def task(config_path: Path | None, task_id: str, as_json: bool) -> None:
         click.echo(f"  exception: {detail['exception']}")
     if detail.get("traceback"):
         click.echo(detail["traceback"].rstrip())
+    if detail.get("log"):
+        click.echo("  worker log:\n" + "\n".join(f"    {line}" for line in detail["log"]))
 
 
 def _running_only(config_path: Path | None, cmd: str, args: list):
@@ -436,6 +439,9 @@ from .cli_redis import register as _register_redis  # noqa: E402  (the commands 
 
 _register_redis(main, CONFIG_OPTION, _state_dir)
 
+from . import cli_tasks  # noqa: E402  (beat, debug: their own module, registered here)
+
+cli_tasks.register(main, CONFIG_OPTION, _load, _state_dir)
 
 if __name__ == "__main__":
     main()

@@ -45,6 +45,9 @@ class ControlServer:
             "tasks": self._tasks, "task": self._task, "replay": self._replay, "revoke": self._revoke,
             "tasks_clear": self._tasks_clear,
             "failover": lambda args: self.stack.failover(), "kill": self._kill,
+            "beat": lambda args: self._blocking(self.stack.beat),
+            "beat_run": lambda args: self._blocking(self.stack.beat_run, args[0]),
+            "debug": lambda args: self.stack.set_debug(args[0], bool(args[1]), args[2] if len(args) > 2 else None),
         }
 
     async def start(self) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import app_specs, environment, module_report
+from .debug import debug_spec
 from .errors import DevstackError
 from .events import EventBus, Notice, State, StateChanged
 from .attached import AttachedRedis
@@ -39,6 +40,7 @@ class Engine:
     def __init__(self, config, *, solo: bool = False, environ: dict[str, str] | None = None):
         self.config = config
         self.solo = solo
+        self.debug_ports: dict[str, int] = {}  # service -> debugpy port (`devstack debug`, devstack/debug.py)
         self.environ = dict(os.environ if environ is None else environ)
         self.bus = EventBus()
         self.services: dict[str, Supervised] = {}  # every app service is a Service (see _app)
@@ -235,7 +237,7 @@ class Engine:
 
     def worker_pool(self) -> tuple[str, int | None]:
         w = self.config.worker
-        return ("solo", 1) if self.solo else (w.pool, w.concurrency)
+        return ("solo", 1) if self.solo or "worker" in self.debug_ports else (w.pool, w.concurrency)
 
     def worker_spec(self, generation: int | None = None) -> ServiceSpec:
         w = self.config.worker
@@ -250,7 +252,7 @@ class Engine:
         restarts only the services that imported it (devstack/module_report.py)."""
         if self.config.reload.enabled and spec.name in module_report.REPORTING_SERVICES:
             spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root))
-        return spec
+        return debug_spec(spec, self.debug_ports.get(spec.name))  # under debugpy after `devstack debug`
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:
         """The `ready.` line says it consumes; a ping through the broker proves it answers."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -45,7 +46,7 @@ def human_duration(seconds: float | None) -> str:
 
 
 def state_text(row: ServiceRow, now: float) -> Text:
-    word = row.state.value
+    word = row.state.value + (f" debug :{row.debug}" if row.debug else "")
     if row.state == State.BACKOFF and row.backoff_until:
         word = f"backoff {max(0, row.backoff_until - now):.0f}s"
     return Text(word, style=STATE_STYLE.get(row.state, ""))
@@ -90,6 +91,8 @@ class ProcessTable(CellUpdates):
     DEFAULT_CSS = """
     ProcessTable { height: auto; max-height: 12; }
     """
+    BINDINGS = [Binding("D", "debug", "Debug", show=False, tooltip="Run the selected worker or api under debugpy (again: off)")]
+    _debugging: frozenset[str] = frozenset()
 
     on_select = None
     """Called with the selected row's key whenever the cursor moves (keys or mouse): directly from the
@@ -114,11 +117,29 @@ class ProcessTable(CellUpdates):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return str(key.value)
 
+    def action_debug(self) -> None:
+        """`devstack debug NAME [off]` for the selected row."""
+        name = self.selected
+        if name not in ("worker", "api"):
+            self.app.notify("D runs the worker or the api under debugpy: select one of them", severity="warning")
+            return
+        self.app.run_worker(self._debug(name, name not in self._debugging), group="debug")
+
+    async def _debug(self, name: str, on: bool) -> None:
+        try:
+            port = (await self.app.source.set_debug(name, on)).get("debug")
+        except Exception as exc:  # DevstackError: debugpy missing in the app's Python (with the pip command)
+            self.app.notify(str(exc), title=f"debug {name}", severity="error", timeout=15, markup=False)
+            return
+        self.app.notify(f"{name} under debugpy on 127.0.0.1:{port}; `devstack debug {name}` prints the VS Code "
+                        "launch.json" if port else f"{name} runs without the debugger", title="debug", markup=False)
+
     _shown: dict[str, tuple[str, ...]] | None = None
 
     def show(self, rows: list[ServiceRow], usage: dict[str, Usage], now: float | None = None) -> None:
         """Update in place by row key (keeps the cursor; cheaper than clearing). Called every second: a row
         whose text is what it shows already costs a tuple comparison."""
+        self._debugging = frozenset(row.name for row in rows if row.debug)
         now = time.time() if now is None else now
         if self._shown is None:
             self._shown = {}

@@ -1,6 +1,6 @@
 """The tasks panel: one row per task, newest first, updated in place from the Celery task events.
 
-Enter opens a task's detail (tui/screens/task.py); `/` filters by name or state.
+Enter opens a task's detail (tui/screens/task.py); `/` filters by name or state; `b` opens beat's schedule.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class TaskRow:
 class TaskFeed(DataTable):
     """`add()` is cheap and called for every event; the table changes on `flush()` (once per frame at most)."""
 
-    BINDINGS = [Binding("slash", "filter", "Filter tasks")]
+    BINDINGS = [Binding("slash", "filter", "Filter tasks"), Binding("b", "beat", "Beat schedule")]
     DEFAULT_CSS = """
     TaskFeed { height: 10; border: round $primary; }
     """
@@ -135,3 +135,8 @@ class TaskFeed(DataTable):
         from .screens.task import FilterScreen
 
         self.app.push_screen(FilterScreen(self.filter_text), lambda text: self.set_filter(text or ""))
+
+    def action_beat(self) -> None:
+        from .beat import BeatScreen
+
+        self.app.push_screen(BeatScreen(self.app.source))

@@ -15,7 +15,8 @@ demo                        real application (Dify)
 ``REDIS_URL`` (db 0)        ``REDIS_HOST`` / ``REDIS_PORT`` / ``REDIS_PASSWORD`` / ``REDIS_DB``: the cache
 queues ``dataset``,         ``dataset``, ``generation``, ``mail``, ... (``-Q`` of the worker)
 ``generation``, ``mail``
-``demo.tick`` every 10 s    beat-scheduled jobs (``schedule/*`` tasks)
+``demo.tick`` every 10 s    beat-scheduled jobs
+(and daily at 03:00)        (``schedule/*`` tasks)
 ==========================  ==========================================================
 
 Command lines (what devstack runs, with the environment above set)::
@@ -39,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 from celery.result import AsyncResult
+from celery.schedules import crontab
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from .celery_app import celery_init_app
@@ -85,6 +87,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             task_ignore_result=False,
             beat_schedule={
                 "demo-tick": {"task": "demo.tick", "schedule": _tick_seconds()},
+                # A crontab entry (rarely due) so that `devstack beat` shows both kinds of schedule.
+                "demo-nightly-tick": {"task": "demo.tick", "schedule": crontab(minute=0, hour=3)},
             },
         ),
     )

@@ -15,7 +15,8 @@ from devstack.errors import DevstackError
 
 from . import actions
 from .finder import MessageFinder, message_id
-from .store import TaskHistory, TaskStore, store_path
+from .logs import log_path, task_log_lines
+from .store import TERMINAL, TaskHistory, TaskStore, store_path
 from .where import WhereLookup
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,9 @@ class TaskTracker:
         lookup = self.lookup()
         row = self._ensure_row(task_id, lookup)
         answer = lookup.answer(row["id"] if row else task_id, row)
-        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer}
+        full_id = row["id"] if row else task_id
+        return {**(row or {"id": task_id}), "where": answer["where"], "where_detail": answer,
+                "log": task_log_lines(log_path(self.store.path.parent), full_id)}
 
     def _ensure_row(self, task_id: str, lookup: WhereLookup) -> dict | None:
         """The history row, with the message captured from the broker when it is there and was not yet;
@@ -145,8 +148,8 @@ class TaskTracker:
             if len(task_id) < 36:
                 raise
             row = None
-        if row is not None and row.get("message_captured"):
-            return row
+        if row is not None and (row.get("message_captured") or row.get("state") in TERMINAL):
+            return row  # a finished task is in no queue: nothing to scan for
         located = lookup.locate(row["id"] if row else task_id)
         if located is None:
             return row
@@ -161,19 +164,23 @@ class TaskTracker:
     def replay(self, task_id: str, queue: str | None = None) -> dict:
         row = self._ensure_row(task_id, self.lookup()) or self.row(task_id)
         plan = actions.plan_replay(row, self.history.body(row["id"]), queue, self.history.known_queue(row["name"] or ""))
+        return self.send(plan, replay_of=row["id"])
+
+    def send(self, plan: actions.ReplayPlan, replay_of: str | None = None) -> dict:
+        """Publish `plan` (a replay, or a beat entry run now) and put it in the history as sent."""
         new_id = actions.send(plan, self.broker_url())
         now = time.time()
         self.store.put({"id": new_id, "state": "sent", "name": plan.name, "args": repr(tuple(plan.args)),
                         "kwargs": repr(plan.kwargs), "queue": plan.queue, "routing_key": plan.routing_key,
-                        "replay_of": row["id"], "t_sent": now, "state_at": now})
+                        "replay_of": replay_of, "t_sent": now, "state_at": now})
         self.store.flush()
-        return {"id": new_id, "replay_of": row["id"], "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
+        return {"id": new_id, "replay_of": replay_of, "queue": plan.queue, "exact": plan.exact, "notes": plan.notes}
 
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         """Remove a queued message from its list, and broadcast the revoke for reserved/running ones."""
         lookup = self.lookup()
         row = self._ensure_row(task_id, lookup) or self.row(task_id)
-        located = lookup.finder.in_queues(row["id"], lookup.queues)
+        located = lookup.find_queued(row["id"])  # the scan _ensure_row made, not a second one
         removed = located is not None and lookup.finder.remove(located)
         actions.revoke(row["id"], self.broker_url(), terminate=terminate, signal=signal)
         if removed or row.get("state") not in ("succeeded", "failed"):

@@ -51,6 +51,10 @@ def test_failed_task_replay_revoke_where_and_history_across_restarts(stack, tmp_
     detail = wait_where(s, failed, "done", state="failed")
     assert "ValueError: kaboom" in detail["traceback"], detail
     assert detail["name"] == "demo.fail" and detail["args"] == "('kaboom',)"
+    log = "\n".join(detail["log"])  # the worker's lines about it: received, then the error with its traceback
+    assert f"demo.fail[{failed}] received" in log and f"demo.fail[{failed}] raised unexpected" in log, log
+    assert "Traceback (most recent call last)" in log and "ValueError: kaboom" in log, log
+    assert "worker log:" in s.cli("task", failed).stdout
 
     # worker stopped: queued, and a revoked queued task never runs
     assert s.cli("stop", "worker").returncode == 0

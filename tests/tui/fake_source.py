@@ -39,6 +39,13 @@ EVENTS = [
     TaskEvent("failed", "bbbbbbbb-2", "demo.fail", "worker@demo", T0 + 2, exception="ValueError('boom')"),
 ]
 
+BEAT_ENTRIES = [
+    {"name": "demo-tick", "task": "demo.tick", "every": "every 10 s", "last_run": T0 - 4, "next_run": T0 + 6,
+     "total_run_count": 12, "queue": "celery"},
+    {"name": "demo-nightly-tick", "task": "demo.tick", "every": "daily at 03:00", "last_run": None,
+     "next_run": T0 + 7200, "total_run_count": 0, "queue": "celery"},
+]
+
 TRACEBACK = 'Traceback (most recent call last):\n  File "/app/tasks.py", line 12, in fail\nValueError: boom'
 
 
@@ -57,6 +64,8 @@ class FakeSource:
         self.requeue_error: Exception | None = None
         self.replayed: list[str] = []
         self.revoked: list[tuple[str, bool, str]] = []
+        self.beat_runs: list[str] = []
+        self.debugged: list[tuple[str, bool]] = []
 
     def subscribe(self, callback):
         self.subscribers.append(callback)
@@ -86,6 +95,10 @@ class FakeSource:
     async def set_solo(self, on=None) -> bool:
         self.solo = (not self.solo) if on is None else on
         return self.solo
+
+    async def set_debug(self, name, on, port=None) -> dict:
+        self.debugged.append((name, on))
+        return {"service": name, "debug": 5678 if on else None}
 
     async def requeue(self) -> int:
         self.requeue_calls += 1
@@ -129,6 +142,8 @@ class FakeSource:
                 "args": "(1, 2)", "kwargs": "{}", "queue": "celery", "runtime": event.runtime,
                 "exception": event.exception, "times": {"received": T0, event.kind: event.timestamp},
                 "traceback": TRACEBACK if event.kind == "failed" else None,
+                "log": [f"[2024-01-01 00:00:02,000: INFO/MainProcess] Task {event.name}[{task_id}] received",
+                        "[2024-01-01 00:00:02,100: ERROR/ForkPoolWorker-1] [red]not markup[/red]"],
                 "where": "done", "where_detail": {"detail": f"done: {event.kind}"}}
 
     def replay(self, task_id: str, queue: str | None = None) -> dict:
@@ -138,6 +153,14 @@ class FakeSource:
     def revoke(self, task_id: str, terminate: bool = False, signal: str = "TERM") -> dict:
         self.revoked.append((task_id, terminate, signal))
         return {"id": task_id, "revoked": True}
+
+    def beat(self) -> dict:
+        return {"entries": [dict(entry) for entry in BEAT_ENTRIES], "file": "/demo/.devstack/celerybeat-schedule",
+                "file_error": None}
+
+    def beat_run(self, name: str) -> dict:
+        self.beat_runs.append(name)
+        return {"id": "eeeeeeee-5", "queue": "celery", "replay_of": None}
 
     def now(self) -> float:
         return T0

@@ -59,6 +59,7 @@ async def test_detail_replay_and_revoke():
         await wait_until_async(lambda: isinstance(app.screen, TaskScreen) and app.screen.detail, 5, "the detail")
         text = str(app.screen.query_one("#detail").render())
         assert "ValueError: boom" in text and "done: failed" in text and "(1, 2)" in text
+        assert "worker log" in text and "Task demo.fail[bbbbbbbb-2] received" in text and "[red]not markup[/red]" in text
         assert "timeline" in text and f"received {time.strftime('%H:%M:%S', time.localtime(T0))}" in text and "done: done" not in text
         await pilot.press("R")
         await wait_until_async(lambda: source.replayed == ["bbbbbbbb-2"], 2, "the replay")
@@ -66,3 +67,40 @@ async def test_detail_replay_and_revoke():
         await wait_until_async(lambda: isinstance(app.screen, ConfirmScreen), 2, "the confirmation")
         await pilot.press("y")
         await wait_until_async(lambda: source.revoked == [("bbbbbbbb-2", False, "TERM")], 2, "the revoke")
+
+
+async def test_beat_screen_lists_entries_and_runs_one_now():
+    """`b` on the tasks panel: beat's entries with schedule in words, last and next run; Enter sends one."""
+    from tui.beat import BeatScreen
+
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(TaskFeed).focus()
+        await pilot.press("b")
+        await wait_until_async(lambda: isinstance(app.screen, BeatScreen) and app.screen.schedule, 5, "the schedule")
+        table = app.screen.query_one("#beat-table")
+        assert [str(k.value) for k in table.rows] == ["demo-tick", "demo-nightly-tick"]
+        assert str(table.get_cell("demo-tick", "schedule")) == "every 10 s"
+        assert "(in 6 s)" in str(table.get_cell("demo-tick", "next run"))
+        assert "(4 s ago)" in str(table.get_cell("demo-tick", "last run"))
+        assert "(in 2 h)" in str(table.get_cell("demo-nightly-tick", "next run"))
+        assert str(table.get_cell("demo-nightly-tick", "last run")) == "-"
+        await pilot.press("down", "enter")
+        await wait_until_async(lambda: source.beat_runs == ["demo-nightly-tick"], 2, "run now")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BeatScreen)
+
+
+async def test_debug_key_on_the_process_list():
+    """D on the worker row asks for debugpy; on a row that is neither worker nor api it only says so."""
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "worker")
+        await pilot.press("D")
+        await wait_until_async(lambda: source.debugged == [("worker", True)], 2, "debug on")
+        await select_row(pilot, "processes", "redis")
+        await pilot.press("D")
+        await pilot.pause()
+        assert source.debugged == [("worker", True)]

@@ -39,6 +39,9 @@ def detail_text(task: dict) -> Text:
     if task.get("traceback"):
         text.append("\n")
         text.append(str(task["traceback"]), style="red")
+    if task.get("log"):
+        text.append("\n\nworker log\n", style="bold")
+        text.append("\n".join(task["log"]), style="dim")  # plain text: a `[red]` in a log line is data
     return text
 
 
