@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .beat import when_words
 from .control import ControlServer
+from .control_commands import redis_summary
 from .engine import Engine
 from .errors import DevstackError
 from .events import State
@@ -151,10 +152,8 @@ class Stack:
 
     def header(self) -> HeaderInfo:
         status = self.engine.status()
-        r = status["redis"]
-        where = f"{r['host']}:{r['port']}" if r["host"] else "(starting)"
         python = f"{status['python']['path']} ({status['python']['source']})"
-        return HeaderInfo(status["project"], f"{r['mode']} {where}", self.engine.solo, python, self._api_url())
+        return HeaderInfo(status["project"], redis_summary(status["redis"]), self.engine.solo, python, self._api_url())
 
     def _api_url(self) -> str:
         api = self.engine.config.api

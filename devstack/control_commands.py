@@ -12,11 +12,23 @@ from .errors import DevstackError
 NAMES_COMMANDS = ("restart", "stop", "start")
 
 
+def redis_summary(redis: dict) -> str:
+    """One line about the stack's Redis, e.g. "embedded 127.0.0.1:6379" or, for a launched topology,
+    "embedded sentinel ×3 (ports 26379, …) · master at start 127.0.0.1:6379" (the header and `status`)."""
+    where = f"{redis['host']}:{redis['port']}" if redis.get("host") else "(starting)"
+    if redis.get("sentinels"):
+        ports = ", ".join(map(str, redis["sentinels"]))
+        return f"{redis['mode']} sentinel ×{len(redis['sentinels'])} (ports {ports}) · master at start {where}"
+    if redis.get("cluster"):
+        return f"{redis['mode']} cluster ×{len(redis['cluster'])} ({', '.join(redis['cluster'])}) · broker {where}"
+    return f"{redis['mode']} {where}"
+
+
 def status_text(result: dict, as_json: bool) -> str:
     if as_json:
         return json.dumps(result, indent=2)
     redis = result["redis"]
-    lines = [f"{result['project']}  ·  Redis {redis['mode']} {redis['host']}:{redis['port']} "
+    lines = [f"{result['project']}  ·  Redis {redis_summary(redis)} "
              f"v{redis['version'] or '?'}  ·  solo {'on' if result['solo'] else 'off'}"]
     width = max([10, *map(len, result["services"])])  # a topology's node names (sentinel-1, redis-replica)
     for name, s in result["services"].items():
