@@ -14,13 +14,12 @@ NAMES_COMMANDS = ("restart", "stop", "start")
 
 def redis_summary(redis: dict) -> str:
     """One line about the stack's Redis, e.g. "embedded 127.0.0.1:6379" or, for a launched topology,
-    "embedded sentinel ×3 (ports 26379, …) · master at start 127.0.0.1:6379" (the header and `status`)."""
+    "embedded sentinel ×3 · master at start 127.0.0.1:6379" (the header and `status`; the ports are in --json)."""
     where = f"{redis['host']}:{redis['port']}" if redis.get("host") else "(starting)"
     if redis.get("sentinels"):
-        ports = ", ".join(map(str, redis["sentinels"]))
-        return f"{redis['mode']} sentinel ×{len(redis['sentinels'])} (ports {ports}) · master at start {where}"
+        return f"{redis['mode']} sentinel ×{len(redis['sentinels'])} · master at start {where}"
     if redis.get("cluster"):
-        return f"{redis['mode']} cluster ×{len(redis['cluster'])} ({', '.join(redis['cluster'])}) · broker {where}"
+        return f"{redis['mode']} cluster ×{len(redis['cluster'])} · broker {where}"
     return f"{redis['mode']} {where}"
 
 

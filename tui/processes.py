@@ -89,7 +89,7 @@ class ProcessTable(CellUpdates):
     """Cursor on a row = that process's log is shown; the `all` row interleaves every process."""
 
     DEFAULT_CSS = """
-    ProcessTable { height: auto; max-height: 12; }
+    ProcessTable { height: auto; max-height: 18; }  /* a sentinel or cluster topology lists up to 11 services */
     """
     BINDINGS = [Binding("D", "debug", "Debug", show=False, tooltip="Run the selected worker or api under debugpy (again: off)")]
     _debugging: frozenset[str] = frozenset()

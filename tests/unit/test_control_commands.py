@@ -11,13 +11,13 @@ def test_standalone_is_mode_and_address():
 
 def test_a_sentinel_topology_names_its_sentinels_and_the_first_master():
     text = redis_summary({"mode": "embedded", "host": "127.0.0.1", "port": 6379, "sentinels": [26379, 26380, 26381]})
-    assert text == "embedded sentinel ×3 (ports 26379, 26380, 26381) · master at start 127.0.0.1:6379"
+    assert text == "embedded sentinel ×3 · master at start 127.0.0.1:6379"
 
 
 def test_a_cluster_names_its_nodes_and_the_broker():
     text = redis_summary({"mode": "embedded", "host": "127.0.0.1", "port": 6379,
                           "cluster": ["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"]})
-    assert text.startswith("embedded cluster ×3 (127.0.0.1:7000, ") and text.endswith("· broker 127.0.0.1:6379")
+    assert text == "embedded cluster ×3 · broker 127.0.0.1:6379"
 
 
 def test_status_columns_fit_the_longest_name():
