@@ -103,6 +103,7 @@ class Engine:
             if name == "redis":
                 service.start()
             else:
+                service.prepare_early()  # the libraries it loaded last run, imported while Redis starts
                 self._spawn_task(self._start_when_ready(service))
         self._spawn_task(self._read_redis_version())
         self._spawn_task(self._warm_ping_import())
@@ -246,7 +247,8 @@ class Engine:
         """With hot reload on, api/worker/beat report the project files they import: a change then
         restarts only the services that imported it (devstack/module_report.py)."""
         if self.config.reload.enabled and spec.name in module_report.REPORTING_SERVICES:
-            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root))
+            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root),
+                                               self.config.reload.preload, self.config.service(spec.name).preload_exclude)
         return spec
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:

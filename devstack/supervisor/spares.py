@@ -4,12 +4,26 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
+import psutil
+
+from .. import preload
 from .guard_client import launch_guard, send_go
 from .spec import ServiceSpec
 
-_NO_SPARE_POOLS = {"gevent", "eventlet"}  # they must monkey-patch before anything is imported
+# eventlet must monkey-patch before anything is imported and no test runs a patched eventlet spare here.
+_NO_SPARE_POOLS = {"eventlet"}
+# A gevent worker's spare patches first, as `celery` does (guard.py --patch celery), then preloads.
+_PATCHED_POOLS = {"gevent"}
+# In a learned list, the sign that the app patches by itself: preloading ssl & co. before its patch breaks it.
+_SELF_PATCHING = ("gevent.monkey", "eventlet")
+
+
+def pools(argv: list[str]) -> set[str]:
+    found = {a.split("=", 1)[1] for a in argv if a.startswith("--pool=")}
+    return found | {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-P", "--pool")}
 
 
 def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
@@ -21,9 +35,7 @@ def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
     if not spec.preload or not spec.argv:
         return None
     argv = spec.argv
-    pools = {a.split("=", 1)[1] for a in argv if a.startswith("--pool=")}
-    pools |= {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-P", "--pool")}
-    if pools & _NO_SPARE_POOLS:
+    if pools(argv) & _NO_SPARE_POOLS:
         return None
     script = shutil.which(argv[0], path=spec.env.get("PATH"))
     if not script:
@@ -41,6 +53,9 @@ def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
     return parts[0], os.path.abspath(script)
 
 
+Notice = Callable[[str, str], None]
+
+
 @dataclass
 class Spare:
     """A guard whose child already imported the service's libraries and waits for "go"."""
@@ -50,6 +65,10 @@ class Spare:
     report_r: int
     spec: ServiceSpec  # what it was prepared for: its guard's command line shows exactly this argv
     script: str
+    modules: tuple[str, ...] = ()
+    progress: preload.Progress = field(default_factory=preload.Progress)
+    sent: bool = False
+    discarded: bool = False
 
     def usable_for(self, spec: ServiceSpec) -> bool:
         mine = self.spec
@@ -63,9 +82,11 @@ class Spare:
         except OSError:
             self.discard()
             return False
+        self.sent = True
         return True
 
     def discard(self) -> None:
+        self.discarded = True
         for fd in (self.go_w, self.report_r):
             try:
                 os.close(fd)
@@ -74,20 +95,97 @@ class Spare:
         # EOF on "go": the spare exits by itself; reap its guard so no zombie is left.
         asyncio.get_running_loop().create_task(self.process.wait())
 
+    def rss(self) -> int | None:
+        """Resident memory of the spare (its guard and the child holding the imports), None once gone."""
+        try:
+            guard = psutil.Process(self.process.pid)
+            return sum(p.memory_info().rss for p in (guard, *guard.children(recursive=True)))
+        except psutil.Error:
+            return None
 
-async def launch_spare(spec: ServiceSpec, lifeline_fd: int) -> Spare | None:
-    """Start a warm spare prepared for `spec`; None if the service cannot have one (or it failed to start)."""
+    def follow(self, progress_r: int, notice: Notice, on_death: Callable[["Spare", bool], None]) -> None:
+        """Read the child's progress as it preloads; drop what failed from the list, with a notice."""
+        loop = asyncio.get_running_loop()
+        reported: set[str] = set()
+
+        def read(drain: bool) -> None:
+            while not self.progress.closed:
+                try:
+                    data = os.read(progress_r, 65536)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+                self.progress.feed(data)
+                if not data:
+                    loop.remove_reader(progress_r)
+                    os.close(progress_r)
+                    self.progress.closed = True
+                if not drain:
+                    break
+            if self.progress.ready and self.progress.failed.keys() - reported:
+                reported.update(self.progress.failed)
+                self._drop(self.progress.failed, notice, "the spare goes on without them")
+
+        async def watch() -> None:
+            code = await self.process.wait()
+            read(drain=True)  # the child is gone: all it said is in the pipe
+            if self.sent or self.discarded:
+                return
+            culprits = {n: why for n, why in self.progress.culprits(died=True).items() if n not in reported}
+            self._drop(culprits, notice, f"its spare exited ({code}); the next start is cold")
+            if not culprits:
+                notice(f"{self.spec.name}: its warm spare exited with code {code} while preloading; "
+                       "the next start is cold", "warning")
+            on_death(self, bool(culprits))
+
+        os.set_blocking(progress_r, False)
+        loop.add_reader(progress_r, lambda: read(drain=False))
+        loop.create_task(watch())
+
+    def _drop(self, culprits: dict[str, str], notice: Notice, then: str) -> None:
+        if not culprits:
+            return
+        preload.drop(self.spec.env, list(culprits))
+        said = "; ".join(f"{name} ({why})" for name, why in list(culprits.items())[:5])
+        more = f" and {len(culprits) - 5} more" if len(culprits) > 5 else ""
+        notice(f"{self.spec.name}: dropped from the preload list: {said}{more}; {then}. To keep a module out "
+               f"for good: [{self.spec.name}] preload_exclude = [\"{next(iter(culprits))}\"]", "warning")
+
+
+def spare_plan(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...], bool] | None:
+    """(guard options, modules, learned) for a spare of `spec`; None if it cannot have one."""
+    modules, learned = preload.modules_for(spec.env, spec.preload)
+    patched = bool(pools(spec.argv) & _PATCHED_POOLS)
+    if patched and os.path.basename(spec.argv[0]) != "celery":
+        return None  # only celery's own patching is known to come first
+    if not patched and any(preload.excluded(n, list(_SELF_PATCHING)) for n in modules):
+        return None
+    return ["--preload", ",".join(modules), *(["--patch", "celery"] if patched else [])], modules, learned
+
+
+async def launch_spare(spec: ServiceSpec, lifeline_fd: int, notice: Notice | None = None,
+                       on_death: Callable[[Spare, bool], None] | None = None, learned_only: bool = False) -> Spare | None:
+    """Start a warm spare prepared for `spec`; None if the service cannot have one (or it failed to start).
+    `learned_only`: only if the service recorded its own list (a cold start's early spare)."""
     found = spare_interpreter(spec)
-    if found is None:
+    plan = spare_plan(spec) if found else None
+    if found is None or plan is None or (learned_only and not plan[2]):
         return None
     interpreter, script = found
     go_r, go_w = os.pipe()
+    progress_r, progress_w = os.pipe()
     try:
         process, report_r = await launch_guard(
-            spec, [interpreter], ["--spare", str(go_r), "--preload", ",".join(spec.preload)], lifeline_fd, (go_r,))
+            spec, [interpreter], ["--spare", str(go_r), "--progress", str(progress_w), *plan[0]], lifeline_fd,
+            (go_r, progress_w))
     except OSError:
         os.close(go_w)
+        os.close(progress_r)
         return None
     finally:
         os.close(go_r)
-    return Spare(process, go_w, report_r, spec, script)
+        os.close(progress_w)
+    spare = Spare(process, go_w, report_r, spec, script, plan[1])
+    spare.follow(progress_r, notice or (lambda text, level: None), on_death or (lambda *_: None))
+    return spare
