@@ -57,6 +57,18 @@ def modules_for(env: dict[str, str], fallback: tuple[str, ...]) -> tuple[tuple[s
     return tuple(n for n in fallback if not excluded(n, patterns)), False
 
 
+def written_since(env: dict[str, str], since: float) -> bool:
+    """The service's list was written at `since` or later (its current generation reported), or it never
+    will be (not a reporting service)."""
+    report = env.get(PRELOAD_VAR)
+    if not report:
+        return True
+    try:
+        return os.stat(report).st_mtime >= since
+    except OSError:
+        return False
+
+
 def drop(env: dict[str, str], names: list[str]) -> None:
     """Never preload `names` again for this service (a spare failed on them); the list itself is the
     child's to rewrite, so the drops are kept beside it."""

@@ -191,7 +191,8 @@ class Service:
         if self.spare is not None or not (self._want_running or early):
             return
         spec = self.spec if early or not self.spare_spec else self.spare_spec()
-        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, learned_only=early)
+        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, learned_only=early,
+                                   reported_since=None if early else self.started_at)
         if spare is None:
             return
         if (self._want_running or early) and self.spare is None and not self._no_spares:

@@ -164,10 +164,20 @@ def spare_plan(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...], bool] | N
     return ["--preload", ",".join(modules), *(["--patch", "celery"] if patched else [])], modules, learned
 
 
+REPORT_WAIT = 5.0  # seconds a spare waits for the running generation's list before taking the last one
+
+
 async def launch_spare(spec: ServiceSpec, lifeline_fd: int, notice: Notice | None = None,
-                       on_death: Callable[[Spare, bool], None] | None = None, learned_only: bool = False) -> Spare | None:
+                       on_death: Callable[[Spare, bool], None] | None = None, learned_only: bool = False,
+                       reported_since: float | None = None) -> Spare | None:
     """Start a warm spare prepared for `spec`; None if the service cannot have one (or it failed to start).
-    `learned_only`: only if the service recorded its own list (a cold start's early spare)."""
+    `learned_only`: only if the service recorded its own list (a cold start's early spare).
+    `reported_since`: first wait (a few seconds at most) for the list the running generation writes once
+    its imports settle: it has what this run imported (a new library, the first run's whole list)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REPORT_WAIT
+    while reported_since is not None and not preload.written_since(spec.env, reported_since) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
     found = spare_interpreter(spec)
     plan = spare_plan(spec) if found else None
     if found is None or plan is None or (learned_only and not plan[2]):
