@@ -172,11 +172,12 @@ async def launch_spare(spec: ServiceSpec, lifeline_fd: int, notice: Notice | Non
                        reported_since: float | None = None) -> Spare | None:
     """Start a warm spare prepared for `spec`; None if the service cannot have one (or it failed to start).
     `learned_only`: only if the service recorded its own list (a cold start's early spare).
-    `reported_since`: first wait (a few seconds at most) for the list the running generation writes once
-    its imports settle: it has what this run imported (a new library, the first run's whole list)."""
+    `reported_since`: with no list recorded yet (a first run), first wait a few seconds at most for the one
+    the running generation writes once its imports settle; else the last generation's list serves."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + REPORT_WAIT
-    while reported_since is not None and not preload.written_since(spec.env, reported_since) and loop.time() < deadline:
+    while (reported_since is not None and not preload.modules_for(spec.env, ())[1]
+           and not preload.written_since(spec.env, reported_since) and loop.time() < deadline):
         await asyncio.sleep(0.1)
     found = spare_interpreter(spec)
     plan = spare_plan(spec) if found else None
