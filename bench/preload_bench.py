@@ -93,6 +93,22 @@ def tree_rss(pid: int | None) -> int:
         return 0
 
 
+_last: list[dict] = []
+
+
+def spares_settled(config: Path) -> dict | None:
+    """The status once every spare's RSS held still (within 2 %) for one more second: done preloading."""
+    st = status(config)
+    rss = {n: st["services"][n].get("spare_rss") or 0 for n in SERVICES if n in st.get("services", {})}
+    previous, _last[:] = (_last[0] if _last else {}), [rss]
+    if all(rss.values()) and rss.keys() == previous.keys() and all(abs(rss[n] - previous[n]) <= 0.02 * rss[n] for n in rss):
+        time.sleep(1)
+        again = status(config)
+        if all(abs((again["services"][n].get("spare_rss") or 0) - rss[n]) <= 0.02 * rss[n] for n in rss):
+            return again
+    return None
+
+
 def one_start(config: Path, state: Path, keep_list: bool, out: Path) -> dict:
     if not keep_list:
         shutil.rmtree(state / "preload", ignore_errors=True)
@@ -101,8 +117,7 @@ def one_start(config: Path, state: Path, keep_list: bool, out: Path) -> dict:
     try:
         wait(lambda: ready(status(config)), 180)
         took = time.monotonic() - started
-        s = wait(lambda: (st := status(config)) and all(st["services"][n].get("spare_rss") for n in SERVICES
-                                                       if n in st["services"]) and st, 60, 0.5)
+        s = wait(lambda: spares_settled(config), 90, 0.5)
         mem = {n: (tree_rss(s["services"][n]["pid"]), s["services"][n]["spare_rss"]) for n in SERVICES
                if n in s["services"]}
         before = time.monotonic()

@@ -103,7 +103,6 @@ class Engine:
             if name == "redis":
                 service.start()
             else:
-                service.prepare_early()  # the libraries it loaded last run, imported while Redis starts
                 self._spawn_task(self._start_when_ready(service))
         self._spawn_task(self._read_redis_version())
         self._spawn_task(self._warm_ping_import())

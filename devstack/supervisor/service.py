@@ -51,8 +51,6 @@ class Service:
         self._exited: asyncio.Event = asyncio.Event()
         self._spawned = asyncio.Event()  # set once the guard reported the service's pid
         self.spare: Spare | None = None  # warm spare for the next start (see prepare_spare)
-        self._early: asyncio.Task | None = None  # a cold start's spare being launched (see prepare_early)
-        self._no_spares = False  # the stack is shutting down: a spare still being launched is discarded
         self.warm = False  # the running process came from a warm spare
         self.spare_spec: Callable[[], ServiceSpec] | None = None  # the spec the next start will use
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
@@ -99,7 +97,6 @@ class Service:
     def hold(self) -> None:
         """Do not restart on exit any more (the stack is shutting down)."""
         self._want_running = False
-        self._no_spares = True
         self.discard_spare()
 
     def close(self) -> None:
@@ -185,24 +182,18 @@ class Service:
     def notice(self, text: str, level: str = "info") -> None:
         self.bus.emit(Notice(text, level, self.name))
 
-    async def prepare_spare(self, early: bool = False) -> None:
-        """Start a warm spare for the next (re)start of this service, if it can have one. `early`: for the
-        first start, before its dependencies are ready, and only with the list it recorded last run."""
-        if self.spare is not None or not (self._want_running or early):
+    async def prepare_spare(self) -> None:
+        """Start a warm spare for the next (re)start of this service, if it can have one."""
+        if self.spare is not None or not self._want_running:
             return
-        spec = self.spec if early or not self.spare_spec else self.spare_spec()
-        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, learned_only=early,
-                                   reported_since=None if early else self.started_at)
+        spec = self.spare_spec() if self.spare_spec else self.spec
+        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, self.started_at)
         if spare is None:
             return
-        if (self._want_running or early) and self.spare is None and not self._no_spares:
+        if self._want_running and self.spare is None:
             self.spare = spare
         else:
             spare.discard()
-
-    def prepare_early(self) -> None:
-        """Begin the first start's imports now, while Redis starts (see prepare_spare)."""
-        self._early = asyncio.get_running_loop().create_task(self.prepare_spare(early=True))
 
     def _spare_died(self, spare: Spare, dropped: bool) -> None:
         if self.spare is spare:
@@ -216,9 +207,6 @@ class Service:
             self.spare = None
 
     async def _spawn(self) -> None:
-        if self._early is not None:
-            early, self._early = self._early, None
-            await asyncio.gather(early, return_exceptions=True)
         spare, self.spare = self.spare, None
         if spare is not None and not spare.usable_for(self.spec):
             spare.discard()

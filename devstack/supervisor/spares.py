@@ -4,12 +4,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import psutil
 
 from .. import preload
+from ..usage import has_children_files, proc_children
 from .guard_client import launch_guard, send_go
 from .spec import ServiceSpec
 
@@ -54,6 +56,7 @@ def spare_interpreter(spec: ServiceSpec) -> tuple[str, str] | None:
 
 
 Notice = Callable[[str, str], None]
+RSS_EVERY = 2.0
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Spare:
     progress: preload.Progress = field(default_factory=preload.Progress)
     sent: bool = False
     discarded: bool = False
+    _rss: tuple[float, int | None] = (float("-inf"), None)
 
     def usable_for(self, spec: ServiceSpec) -> bool:
         mine = self.spec
@@ -96,10 +100,20 @@ class Spare:
         asyncio.get_running_loop().create_task(self.process.wait())
 
     def rss(self) -> int | None:
-        """Resident memory of the spare (its guard and the child holding the imports), None once gone."""
+        """Resident memory of the spare (its guard and the child holding the imports), None once gone; read
+        at most every RSS_EVERY seconds (every status snapshot, the TUI's included, asks)."""
+        now = time.monotonic()
+        if now - self._rss[0] >= RSS_EVERY:
+            self._rss = (now, self._read_rss())
+        return self._rss[1]
+
+    def _read_rss(self) -> int | None:
+        # The children files, not psutil's children(): that reads all of /proc.
+        pids = [self.process.pid, *proc_children(self.process.pid)] if has_children_files() else None
         try:
-            guard = psutil.Process(self.process.pid)
-            return sum(p.memory_info().rss for p in (guard, *guard.children(recursive=True)))
+            procs = [psutil.Process(pid) for pid in pids] if pids else [guard := psutil.Process(self.process.pid),
+                                                                        *guard.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs)
         except psutil.Error:
             return None
 
@@ -153,27 +167,29 @@ class Spare:
                f"for good: [{self.spec.name}] preload_exclude = [\"{next(iter(culprits))}\"]", "warning")
 
 
-def spare_plan(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...], bool] | None:
-    """(guard options, modules, learned) for a spare of `spec`; None if it cannot have one."""
-    modules, learned = preload.modules_for(spec.env, spec.preload)
+def spare_plan(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...]] | None:
+    """(guard options, modules) for a spare of `spec`; None if it cannot have one."""
+    modules, _ = preload.modules_for(spec.env, spec.preload)
     patched = bool(pools(spec.argv) & _PATCHED_POOLS)
     if patched and os.path.basename(spec.argv[0]) != "celery":
         return None  # only celery's own patching is known to come first
     if not patched and any(preload.excluded(n, list(_SELF_PATCHING)) for n in modules):
         return None
-    return ["--preload", ",".join(modules), *(["--patch", "celery"] if patched else [])], modules, learned
+    return ["--preload", ",".join(modules), *(["--patch", "celery"] if patched else [])], modules
 
 
 REPORT_WAIT = 5.0  # seconds a spare waits for the running generation's list before taking the last one
 
 
 async def launch_spare(spec: ServiceSpec, lifeline_fd: int, notice: Notice | None = None,
-                       on_death: Callable[[Spare, bool], None] | None = None, learned_only: bool = False,
+                       on_death: Callable[[Spare, bool], None] | None = None,
                        reported_since: float | None = None) -> Spare | None:
     """Start a warm spare prepared for `spec`; None if the service cannot have one (or it failed to start).
-    `learned_only`: only if the service recorded its own list (a cold start's early spare).
     `reported_since`: with no list recorded yet (a first run), first wait a few seconds at most for the one
-    the running generation writes once its imports settle; else the last generation's list serves."""
+    the running generation writes once its imports settle; else the last generation's list serves.
+
+    Only for restarts: a cold start's spares, begun while Redis starts, were measured slower on 2 cores
+    (bench/preload_bench.py): the services import the same libraries then anyway, all at once."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + REPORT_WAIT
     while (reported_since is not None and not preload.modules_for(spec.env, ())[1]
@@ -181,7 +197,7 @@ async def launch_spare(spec: ServiceSpec, lifeline_fd: int, notice: Notice | Non
         await asyncio.sleep(0.1)
     found = spare_interpreter(spec)
     plan = spare_plan(spec) if found else None
-    if found is None or plan is None or (learned_only and not plan[2]):
+    if found is None or plan is None:
         return None
     interpreter, script = found
     go_r, go_w = os.pipe()
