@@ -1,9 +1,10 @@
 """Learned preload lists and the fork-server question, measured on the big app (bench/bigapp) or any project.
 
-  - cold start to all ready, `devstack up --no-tui`: without a recorded list (.devstack/preload/ removed
-    before each run: today's start) and with the list the previous run recorded (the spares begin the
-    imports while Redis starts); the worker's restart time from its spare; each spare's RSS beside its
-    service's (`devstack status --json`).
+  - cold start to all ready, `devstack up --no-tui`, then `devstack restart worker` from its spare:
+    without a recorded list (.devstack/preload/ removed before each run) and with the list the previous
+    run recorded; each spare's RSS beside its service's (`devstack status --json`) once it settled.
+    (Run at 3372d42..8517956, when the spares of a cold start began with the recorded list while Redis
+    started, this is what showed that to be slower on 2 cores; see the issue 10 note.)
   - the fork server (issue 10, item 3) without building it: the app's interpreter imports the union of the
     recorded lists once, then forks three children that import the app (`separate`: three processes
     importing list + app at once, as api, worker and beat do). Also whether the union's imports leave a
