@@ -194,8 +194,12 @@ class Stack:
         return self.engine.endpoint is not None and redis is not None and redis.state == State.READY
 
     def usage(self) -> dict[str, Usage]:
-        """CPU% (since the previous call) and RSS summed over each service's process tree."""
-        return self._usage.sample({name: s.pid for name, s in self.engine.services.items() if s.pid})
+        """CPU% (since the previous call) and RSS summed over each service's process tree; a warm spare's
+        under "<name> spare"."""
+        roots = {name: s.pid for name, s in self.engine.services.items() if s.pid}
+        roots.update({f"{name} spare": spare.process.pid for name, s in self.engine.services.items()
+                      if (spare := getattr(s, "spare", None)) is not None})
+        return self._usage.sample(roots)
 
     def now(self) -> float:
         return time.time()

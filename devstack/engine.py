@@ -251,7 +251,8 @@ class Engine:
         """With hot reload on, api/worker/beat report the project files they import: a change then
         restarts only the services that imported it (devstack/module_report.py)."""
         if self.config.reload.enabled and spec.name in module_report.REPORTING_SERVICES:
-            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root))
+            spec.env = module_report.child_env(spec.env, spec.name, self.state_dir, Path(self.config.root),
+                                               self.config.reload.preload, self.config.service(spec.name).preload_exclude)
         return debug_spec(spec, self.debug_ports.get(spec.name))  # under debugpy after `devstack debug`
 
     async def _confirm_worker(self, nodename: str, broker: str) -> None:

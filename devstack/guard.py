@@ -6,7 +6,7 @@ only devstack holds open (every OS), and a parent-pid check. It is a child subre
 that lose their parent (a pool child, a daemonised helper) become its children and are killed too.
 Stdlib only and no site import: it starts in ~15 ms.
 
-Protocol (the parent side is devstack/supervisor/guard_client.py): `guard.py --lifeline FD --report FD --parent PID --grace S [--spare FD --preload MODS] -- argv...`
+Protocol (the parent side is devstack/supervisor/guard_client.py): `guard.py --lifeline FD --report FD --parent PID --grace S [--spare FD --progress FD --preload MODS --patch celery] -- argv...`
 - writes "<service pid>\\n" to the report fd once the service is forked;
 - exits with the service's exit code (128+N when killed by signal N), after sweeping its group;
 - devstack signals the service's process group directly (pgid == service pid).
@@ -110,23 +110,28 @@ def _terminate(pgid, grace, main_status):
     return main_status
 
 
-def _run_spare(go_fd, exec_w, preload):
-    """Warm spare: import the heavy third-party modules now, wait for devstack's "go", then run the
-    service's console script in this very process (fork-after-import: a restart skips ~0.3 s of imports).
+def _run_spare(go_fd, exec_w, opts, command):
+    """Warm spare: import the service's libraries now, wait for devstack's "go", then run the service's
+    console script in this very process (fork-after-import: a restart skips the libraries' imports).
 
     The "go" message (JSON: argv, env, cwd, script) arrives on go_fd; EOF without one means devstack
     discarded the spare (or died): exit quietly. Closing exec_w tells the guard the service now runs.
     """
-    import importlib
-
     here = os.path.dirname(os.path.abspath(__file__))
     # `python guard.py` put devstack/ first on sys.path: its config.py/state.py must never shadow the app's.
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    for name in filter(None, preload.split(",")):
-        try:
-            importlib.import_module(name)
-        except Exception:  # the real run reports what is really missing
-            pass
+    progress = int(opts["--progress"]) if "--progress" in opts else None
+    if opts.get("--patch") == "celery":
+        # A gevent pool must patch before anything else is imported: exactly what `celery` itself does
+        # first (celery/__main__.py); its own call after "go" then finds everything patched already.
+        import celery
+
+        celery.maybe_patch_concurrency(command)
+    tainted = _preload(filter(None, opts.get("--preload", "").split(",")), progress)
+    if progress is not None:
+        os.close(progress)
+    if tainted:  # project code is loaded: a change to it would not be seen. devstack starts cold instead
+        os._exit(3)
     chunks = []
     while True:
         try:
@@ -155,6 +160,48 @@ def _run_spare(go_fd, exec_w, preload):
     sys.path.insert(0, os.path.dirname(script))
     runpy.run_path(script, run_name="__main__")
     sys.exit(0)
+
+
+def _preload(names, progress):
+    """Import `names`, telling devstack on `progress` what it tries, what fails and which import loaded a
+    project module (see devstack/preload.py `Progress`); True if one did."""
+    import importlib
+
+    root = os.environ.get("DEVSTACK_MODULES_ROOT")
+    prefix = root.rstrip(os.sep) + os.sep if root else None
+
+    def say(line):
+        nonlocal progress
+        if progress is not None:
+            try:
+                os.write(progress, (line[:500] + "\n").encode(errors="replace"))
+            except OSError:  # devstack stopped listening (discarded the spare): keep going quietly
+                progress = None
+
+    tainted = False
+    for name in names:
+        if name in sys.modules:
+            continue
+        before = len(sys.modules)
+        say(f"try {name}")
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit) as exc:  # the real run reports what is really missing
+            say(f"fail {name}\t{type(exc).__name__}: {exc}".replace("\n", " "))
+            continue
+        if prefix and any(_in_project(m, prefix) for m in list(sys.modules.values())[before:]):
+            say(f"taint {name}")
+            tainted = True
+    say("ready")
+    return tainted
+
+
+def _in_project(module, prefix):
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return False
+    path = os.path.realpath(path)
+    return path.startswith(prefix) and os.sep + "site-packages" + os.sep not in path
 
 
 def _report_modules(here):
@@ -210,7 +257,7 @@ def main(argv):
             for fd in (lifeline, report, wake_r, wake_w, exec_r):
                 os.close(fd)
             if spare is not None:
-                _run_spare(spare, exec_w, opts.get("--preload", ""))
+                _run_spare(spare, exec_w, opts, command)
             os.execvp(command[0], command)
         except OSError as exc:
             os.write(2, f"devstack: cannot run {command[0]!r}: {exc.strerror}\n".encode())
@@ -219,6 +266,8 @@ def main(argv):
     os.close(exec_w)
     if spare is not None:
         os.close(spare)
+        if "--progress" in opts:
+            os.close(int(opts["--progress"]))
     while True:  # a spare waits here until devstack says go (or goes away: the child then exits)
         try:
             if not os.read(exec_r, 1):

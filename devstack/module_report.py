@@ -11,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .preload import EXCLUDE_VAR, PRELOAD_VAR, report_env
+
 SITE_DIR = str(Path(__file__).resolve().parent / "module_report_site")
 REPORT_VAR = "DEVSTACK_MODULES_REPORT"  # the same names as in the sitecustomize (stdlib only, no import of ours)
 ROOT_VAR = "DEVSTACK_MODULES_ROOT"
@@ -21,18 +23,20 @@ def reports_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "modules"
 
 
-def child_env(env: dict[str, str], service: str, state_dir: Path, root: Path) -> dict[str, str]:
-    """`env` plus what makes the service report its imports (PYTHONPATH gets our folder in front)."""
+def child_env(env: dict[str, str], service: str, state_dir: Path, root: Path,
+              preload: bool = True, preload_exclude: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """`env` plus what makes the service report its imports (PYTHONPATH gets our folder in front) and,
+    with `preload`, the libraries its next spare will import (devstack/preload.py)."""
     path = env.get("PYTHONPATH")
     return {**env, "PYTHONPATH": SITE_DIR + (os.pathsep + path if path else ""),
-            REPORT_VAR: str(reports_dir(state_dir) / f"{service}.json"), ROOT_VAR: str(Path(root).resolve())}
-
+            REPORT_VAR: str(reports_dir(state_dir) / f"{service}.json"), ROOT_VAR: str(Path(root).resolve()),
+            **(report_env(service, state_dir, preload_exclude) if preload else {})}
 
 
 def app_view(env: dict[str, str]) -> dict[str, str]:
     """The environment the app itself sees in a reporting service: `child_env`'s additions are removed by
     the child's sitecustomize at start-up, before the app runs (so /proc/<pid>/environ still shows them)."""
-    view = {k: v for k, v in env.items() if k not in (REPORT_VAR, ROOT_VAR)}
+    view = {k: v for k, v in env.items() if k not in (REPORT_VAR, ROOT_VAR, PRELOAD_VAR, EXCLUDE_VAR)}
     rest = [p for p in view.get("PYTHONPATH", "").split(os.pathsep) if p and p != SITE_DIR]
     if rest:
         view["PYTHONPATH"] = os.pathsep.join(rest)

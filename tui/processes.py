@@ -153,7 +153,7 @@ class ProcessTable(CellUpdates):
             name = f"{row.name} (held)" if row.held and row.state == State.STOPPED else row.name
             plain = (name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
                      str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
-                     human_bytes(use.rss) if use and row.pid else "-")
+                     (human_bytes(use.rss) if use and row.pid else "-") + (f" +{human_bytes(sp.rss)} spare" if (sp := usage.get(f"{row.name} spare")) else ""))
             if self._shown.get(row.name) == plain:
                 continue
             self._shown[row.name] = plain

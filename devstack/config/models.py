@@ -20,6 +20,7 @@ __all__ = [
     "ProjectConfig",
     "RedisConfig",
     "ServiceConfig",
+    "AppServiceConfig",
     "ApiConfig",
     "WorkerConfig",
     "BeatConfig",
@@ -277,7 +278,18 @@ class ServiceConfig(_Table):
         return self
 
 
-class ApiConfig(ServiceConfig):
+class AppServiceConfig(ServiceConfig):
+    """Fields of the Python services devstack runs itself (``[api]``, ``[worker]``, ``[beat]``)."""
+
+    preload_exclude: list[str] = Field(default_factory=list)  # modules (and their submodules) a spare never imports
+
+    @field_validator("preload_exclude", mode="before")
+    @classmethod
+    def _one_module(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class ApiConfig(AppServiceConfig):
     """``[api]``: the Flask API (``flask --app APP run``) or any ``command``."""
 
     app: str | None = None
@@ -299,7 +311,7 @@ def _loglevel(v: Any) -> Any:
     return v.lower() if isinstance(v, str) else v
 
 
-class WorkerConfig(ServiceConfig):
+class WorkerConfig(AppServiceConfig):
     """``[worker]``: the Celery worker (``celery -A APP worker``) or any ``command``."""
 
     app: str | None = None
@@ -325,7 +337,7 @@ class WorkerConfig(ServiceConfig):
         return v
 
 
-class BeatConfig(ServiceConfig):
+class BeatConfig(AppServiceConfig):
     """``[beat]``: Celery beat. ``app`` defaults to ``[worker] app``; enabled when an app is known."""
 
     enabled: bool | None = None  # type: ignore[assignment]  # None = decided by parse_config

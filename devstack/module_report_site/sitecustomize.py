@@ -1,4 +1,5 @@
-"""Child side of devstack's module report: which project files a Python service has imported.
+"""Child side of devstack's module report: which project files a Python service has imported, and
+which modules from outside the project (its libraries) a warm spare should preload next time.
 
 devstack prepends this folder to a service's PYTHONPATH (see devstack/module_report.py), so Python
 runs this file at start-up as `sitecustomize`. Why this hook: console scripts (`celery`, `flask`)
@@ -17,6 +18,9 @@ from time import monotonic, sleep  # bound now: gevent patches time.sleep later,
 
 REPORT_VAR = "DEVSTACK_MODULES_REPORT"
 ROOT_VAR = "DEVSTACK_MODULES_ROOT"
+PRELOAD_VAR = "DEVSTACK_PRELOAD_REPORT"  # devstack/preload.py reads what is written there
+EXCLUDE_VAR = "DEVSTACK_PRELOAD_EXCLUDE"
+_OURS = ("__main__", "sitecustomize", "devstack_module_report")
 HERE = os.path.dirname(os.path.realpath(__file__))
 GUARD = os.path.join(os.path.dirname(HERE), "guard.py")
 INTERVAL = 0.5  # seconds between two looks at len(sys.modules)
@@ -39,26 +43,51 @@ def project_files(modules, root, cache):
     return found
 
 
-def write_report(report, files):
+def library_modules(modules, root, exclude):
+    """Names, in import order, of the loaded modules a spare can import by name from outside the project
+    (`root`, a .venv inside it excepted): its libraries and the stdlib's, never the app's own code."""
+    prefix = root.rstrip(os.sep) + os.sep
+    found = []
+    for name, module in modules:
+        spec = getattr(module, "__spec__", None)
+        path = getattr(module, "__file__", None)
+        # An alias (six.moves, a lazy module) has no spec of its own name: importing that name may fail.
+        if name in _OURS or not isinstance(path, str) or getattr(spec, "name", None) != name:
+            continue
+        path = os.path.realpath(path)
+        if path.startswith(HERE + os.sep) or (path.startswith(prefix) and not any(p in path for p in _LIBRARY_PARTS)):
+            continue
+        if not any(name == p or name.startswith(p + ".") for p in exclude):
+            found.append(name)
+    return found
+
+
+def write_report(report, key, values):
     """Atomic: devstack never reads half a list."""
     tmp = f"{report}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "time": monotonic(), "files": sorted(files)}, f)
+        json.dump({"pid": os.getpid(), "time": monotonic(), key: values}, f)
     os.replace(tmp, report)
 
 
-def _watch(report, root, pid):
-    """Write the list once imports settle (the module count unchanged for one interval), and again each
+def _watch(report, root, pid, preload):
+    """Write the lists once imports settle (the module count unchanged for one interval), and again each
     time new modules settle: a list caught halfway through the start-up imports would be wrong, not late."""
-    cache, seen, settled, written = {}, -1, -1, None
+    cache, seen, settled, written, libraries = {}, -1, -1, None, None
     while os.getpid() == pid:  # a forked child (a prefork pool process) has no copy of this thread anyway
         count = len(sys.modules)
         if count == seen and count != settled:
             settled = count
-            files = project_files(list(sys.modules.items()), root, cache)
+            modules = list(sys.modules.items())
+            files = project_files(modules, root, cache)
             if files != written:
-                write_report(report, files)
+                write_report(report, "files", sorted(files))
                 written = files
+            if preload:
+                names = library_modules(modules, root, preload[1])
+                if names != libraries:
+                    write_report(preload[0], "modules", names)
+                    libraries = names
         seen = count
         sleep(INTERVAL)
 
@@ -76,19 +105,23 @@ def activate():
     """Take the report variables out of the environment and start reporting (once per process)."""
     _restore_path()
     report, root = os.environ.pop(REPORT_VAR, None), os.environ.pop(ROOT_VAR, None)
+    preload_report, exclude = os.environ.pop(PRELOAD_VAR, None), os.environ.pop(EXCLUDE_VAR, "")
     if not report or not root:
         return
+    preload = (preload_report, [p for p in exclude.split(",") if p]) if preload_report else None
     try:
         os.makedirs(os.path.dirname(report), exist_ok=True)
+        if preload:
+            os.makedirs(os.path.dirname(preload_report), exist_ok=True)
     except OSError:
         return
-    threading.Thread(target=_safe_watch, args=(report, root, os.getpid()), name="devstack-module-report",
+    threading.Thread(target=_safe_watch, args=(report, root, os.getpid(), preload), name="devstack-module-report",
                      daemon=True).start()
 
 
-def _safe_watch(report, root, pid):
+def _safe_watch(report, root, pid, preload):
     try:
-        _watch(report, root, pid)
+        _watch(report, root, pid, preload)
     except Exception:  # a report is a hint for reloading, never worth disturbing the app
         pass
 

@@ -167,6 +167,8 @@ class Service:
             "backoff_until": self.backoff_until,
             "last_error": self.last_error,
             "held": self.held,
+            "spare_pid": self.spare.process.pid if self.spare else None,
+            "spare_rss": self.spare.rss() if self.spare else None,
         }
 
     # ----- internals -----------------------------------------------------------------------------
@@ -184,13 +186,20 @@ class Service:
         """Start a warm spare for the next (re)start of this service, if it can have one."""
         if self.spare is not None or not self._want_running:
             return
-        spare = await launch_spare(self.spare_spec() if self.spare_spec else self.spec, self.lifeline_fd)
+        spec = self.spare_spec() if self.spare_spec else self.spec
+        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, self.started_at)
         if spare is None:
             return
         if self._want_running and self.spare is None:
             self.spare = spare
         else:
             spare.discard()
+
+    def _spare_died(self, spare: Spare, dropped: bool) -> None:
+        if self.spare is spare:
+            self.spare = None
+            if dropped and self.state == State.READY:  # the list is shorter now: worth another try
+                asyncio.ensure_future(self.prepare_spare())
 
     def discard_spare(self) -> None:
         if self.spare is not None:
