@@ -1,7 +1,7 @@
 """The big app (bench/bigapp/generate.py, shaped like Dify's API): devstack against the usual recipes, in one run.
 
   - worker reload after saving a task module only the worker imports: devstack (`devstack up --no-tui`)
-    versus `watchfiles --filter python 'celery -A app worker ...' .`; clock: write -> new `ready.` line
+    versus `watchfiles --filter python 'celery -A app.celery worker ...' .`; clock: write -> new `ready.` line
     + the node answers a ping through the broker (as bench/reload_bench.py).
   - API reload after saving a view only the API imports: devstack versus `flask run --debug`; clock:
     write -> GET of the view answers the new version.
@@ -190,7 +190,7 @@ def _toml_port(config: Path, table: str) -> int:
 
 # ----- the anchors ----------------------------------------------------------------------------------------
 def worker_argv(bindir: Path) -> str:
-    return (f"{bindir / 'celery'} -A app worker -P prefork -c 2 -Q {','.join(QUEUES)} -l INFO -n bench@%h")
+    return (f"{bindir / 'celery'} -A app.celery worker -P prefork -c 2 -Q {','.join(QUEUES)} -l INFO -n bench@%h")
 
 
 def watchfiles_reloads(app: Path, bindir: Path, endpoint: RedisEndpoint, reloads: int) -> list[float]:
@@ -233,13 +233,16 @@ def cold_devstack(app: Path, config: Path, folder: Path, want_status: bool = Fal
 
 
 def user_procfile(folder: Path, exact: Path, bindir: Path, api_port: int) -> Path:
-    """What a user writes (same Redis line as the exact Procfile; a free port instead of Flask's 5000)."""
+    """What a user writes (same Redis line as the exact Procfile; a free port instead of Flask's 5000).
+
+    `-A app.celery` as Dify's README has it: `-A app` finds the module's Flask `app` first and fails.
+    """
     redis_line = next(line for line in exact.read_text().splitlines() if line.startswith("redis:"))
     procfile = folder / "Procfile.user"
     procfile.write_text(f"""{redis_line}
 api: {bindir / 'flask'} --app app run --port {api_port}
-worker: {bindir / 'celery'} -A app worker -l INFO
-beat: {bindir / 'celery'} -A app beat
+worker: {bindir / 'celery'} -A app.celery worker -l INFO
+beat: {bindir / 'celery'} -A app.celery beat
 """)
     return procfile
 
@@ -250,7 +253,7 @@ def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: 
     if user:
         procfile = user_procfile(folder, procfile, bindir, api_port)
         for stale in app.glob("celerybeat-schedule*"):
-            stale.unlink()  # `celery -A app beat` keeps its schedule in the app's folder
+            stale.unlink()  # `celery -A app.celery beat` keeps its schedule in the app's folder
     endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
     out = folder / "honcho.out"
     started = time.monotonic()
@@ -333,7 +336,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
         "| reload | devstack | anchor | ratio | target |",
         "|---|---|---|---|---|",
         f"| worker, save of a task module | {w:.2f} s ({runs(dev['worker'])}) | `watchfiles --filter python "
-        f"'celery -A app worker -P prefork -c 2 -Q …'`: {wf:.2f} s ({runs(anchors['watchfiles'])}) | "
+        f"'celery -A app.celery worker -P prefork -c 2 -Q …'`: {wf:.2f} s ({runs(anchors['watchfiles'])}) | "
         f"**{w / wf:.2f}×** | ≤ 0.2×: {verdict(w / wf, 0.2)} |",
         f"| API, save of a view | {a:.2f} s ({runs(dev['api'])}) | `flask run --debug`: {fl:.2f} s "
         f"({runs(anchors['flask'])}) | **{a / fl:.2f}×** | ≤ 0.3×: {verdict(a / fl, 0.3)} |",
