@@ -236,13 +236,14 @@ def user_procfile(folder: Path, exact: Path, bindir: Path, api_port: int) -> Pat
     """What a user writes (same Redis line as the exact Procfile; a free port instead of Flask's 5000).
 
     `-A app.celery` as Dify's README has it: `-A app` finds the module's Flask `app` first and fails.
+    beat gets `-l INFO`: at its default level it never logs `beat: Starting...`, the readiness condition.
     """
     redis_line = next(line for line in exact.read_text().splitlines() if line.startswith("redis:"))
     procfile = folder / "Procfile.user"
     procfile.write_text(f"""{redis_line}
 api: {bindir / 'flask'} --app app run --port {api_port}
 worker: {bindir / 'celery'} -A app.celery worker -l INFO
-beat: {bindir / 'celery'} -A app.celery beat
+beat: {bindir / 'celery'} -A app.celery beat -l INFO
 """)
     return procfile
 
