@@ -400,12 +400,12 @@ def main() -> int:
     finally:
         redis_proc.terminate()
         redis_proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
     text = report(args, modules, imports, dev, anchors, cold, dev["python"])
     print()
     print(text)
     if not args.no_write:
         print(f"wrote {update_doc(text)}")
-    shutil.rmtree(base, ignore_errors=True)
     return 0
 
 
