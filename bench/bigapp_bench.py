@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -109,7 +110,7 @@ def answers(port: int, key: str, value: str, started: float) -> float:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{BENCH_ENDPOINT}", timeout=1) as resp:
                 return json.load(resp).get(key) == value
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):  # the old generation stopped mid-answer
             return False
 
     if not poll_until(check, started + TIMEOUT - time.monotonic(), interval=0.01):
