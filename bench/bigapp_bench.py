@@ -1,0 +1,414 @@
+"""The big app (bench/bigapp/generate.py, shaped like Dify's API): devstack against the usual recipes, in one run.
+
+  - worker reload after saving a task module only the worker imports: devstack (`devstack up --no-tui`)
+    versus `watchfiles --filter python 'celery -A app.celery worker ...' .`; clock: write -> new `ready.` line
+    + the node answers a ping through the broker (as bench/reload_bench.py).
+  - API reload after saving a view only the API imports: devstack versus `flask run --debug`; clock:
+    write -> GET of the view answers the new version.
+  - which services devstack restarted for each save (pids from `devstack status --json` before and
+    after), and for one save of a service module both API and worker import.
+  - cold start to all ready (bench/startup_bench.py's conditions): devstack versus honcho running
+    (a) the exact argv devstack runs, (b) what a user writes in a Procfile.
+  - the import time of the app alone, in its own environment.
+The app runs in its own virtualenv (requirements.txt + requirements-anchors.txt), created once and
+cached in ~/.cache/devstack-bench/bigapp-venv (BIGAPP_VENV overrides); devstack runs from this checkout.
+
+Usage: python bench/bigapp_bench.py [--reloads 5] [--runs 3] [--no-write]
+Writes the figures into docs/benchmarks.md under "## Big app" (that section only).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/bigapp_bench.py`
+from bench.bigapp.generate import (BENCH_ENDPOINT, BENCH_SERVICE, BENCH_TASK, BENCH_VIEW, QUEUES,  # noqa: E402
+                                   generate, write_probe)
+from bench.common import (DEVSTACK, LOAD_BEFORE, PASSWORD, ROOT, free_port, poll_until, spawn,  # noqa: E402
+                          stop_tree, update_doc)
+from bench.reload_bench import Launched, measure, start_redis, worker_back  # noqa: E402
+from bench.startup_bench import Readiness, honcho_procfile  # noqa: E402
+from devstack.redis_server import RedisEndpoint  # noqa: E402
+
+HERE = ROOT / "bench" / "bigapp"
+REQUIREMENTS = (HERE / "requirements.txt", HERE / "requirements-anchors.txt")
+VENV = Path(os.environ.get("BIGAPP_VENV", Path.home() / ".cache" / "devstack-bench" / "bigapp-venv"))
+TIMEOUT = 120.0
+COMMAND = ".venv/bin/python bench/bigapp_bench.py --reloads {reloads} --runs {runs}"
+APP_SERVICES = ("api", "worker", "beat")
+
+
+# ----- the app and its environment ----------------------------------------------------------------------
+def bench_venv() -> Path:
+    """The bin folder of the app's own virtualenv, (re)built when the requirement files changed."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS)).hexdigest()
+    stamp = VENV / "requirements.sha256"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        shutil.rmtree(VENV, ignore_errors=True)
+        base = Path(sys.base_prefix) / "bin" / "python3"  # not this venv's: the app's is its own
+        print(f"creating {VENV} (pip install, ~2 min)...", flush=True)
+        subprocess.run([str(base), "-m", "venv", str(VENV)], check=True)
+        argv = [str(VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+        for req in REQUIREMENTS:
+            argv += ["-r", str(req)]
+        subprocess.run(argv, check=True)
+        stamp.write_text(digest)
+    return VENV / "bin"
+
+
+def app_env(bindir: Path, endpoint: RedisEndpoint | None = None) -> dict[str, str]:
+    """The environment of an anchor: the app's venv activated, devstack's Redis wiring when given."""
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "VIRTUAL_ENV": str(bindir.parent), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    env.pop("FLASK_APP", None)
+    return {**env, **endpoint.wiring()} if endpoint else env
+
+
+def import_times(app: Path, bindir: Path, runs: int = 3) -> dict[str, list[float]]:
+    """Seconds to import the app as the API does, and as the worker does (plus its task modules)."""
+    probes = {"api": "import app",
+              "worker": "import sys; sys.argv = ['celery', 'worker']; import app; app.celery.loader.import_default_modules()"}
+    out: dict[str, list[float]] = {}
+    for name, code in probes.items():
+        timer = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
+        for _ in range(runs):
+            started = time.monotonic()
+            done = subprocess.run([str(bindir / "python"), "-c", timer], cwd=app, capture_output=True, text=True,
+                                  env=app_env(bindir), check=True)
+            out.setdefault(f"{name} import", []).append(float(done.stdout.split()[-1]))
+            out.setdefault(f"{name} process", []).append(time.monotonic() - started)
+    return out
+
+
+# ----- devstack -------------------------------------------------------------------------------------------
+def status(config: Path) -> dict:
+    done = subprocess.run([DEVSTACK, "status", "--json", "--config", str(config)], capture_output=True, text=True,
+                          cwd=config.parent)
+    return json.loads(done.stdout)
+
+
+def pids(config: Path) -> dict[str, int]:
+    return {name: s["pid"] for name, s in status(config)["services"].items() if name in APP_SERVICES}
+
+
+def answers(port: int, key: str, value: str, started: float) -> float:
+    """Seconds from `started` until GET BENCH_ENDPOINT has `value` under `key`."""
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{BENCH_ENDPOINT}", timeout=1) as resp:
+                return json.load(resp).get(key) == value
+        except (OSError, ValueError, http.client.HTTPException):  # the old generation stopped mid-answer
+            return False
+
+    if not poll_until(check, started + TIMEOUT - time.monotonic(), interval=0.01):
+        raise TimeoutError(f"{BENCH_ENDPOINT} never answered {key}={value}")
+    return time.monotonic() - started
+
+
+class Restarts:
+    """Which of api/worker/beat got a new pid across each save, from `devstack status --json`."""
+
+    def __init__(self, config: Path):
+        self.config, self.before, self.seen = config, pids(config), []
+
+    def after(self) -> None:
+        now = pids(self.config)
+        self.seen.append(sorted(n for n in APP_SERVICES if now.get(n) != self.before.get(n)))
+        self.before = now
+
+
+def devstack_reloads(app: Path, config: Path, reloads: int) -> dict:
+    endpoint = RedisEndpoint("bench", "127.0.0.1", _toml_port(config, "redis"), PASSWORD)
+    api_port = _toml_port(config, "api")
+    launched = Launched([DEVSTACK, "up", "--no-tui", "--config", str(config)], app, {**os.environ, "NO_COLOR": "1"})
+    try:
+        launched.wait_line(re.compile(r"all services ready"), time.monotonic() + TIMEOUT)
+        out: dict = {"python": status(config)["python"]}
+        launched.drain()
+        restarts = Restarts(config)
+
+        def worker_wait(version, started):
+            took = worker_back(launched, endpoint.url(1), started)
+            restarts.after()
+            return took
+
+        def api_wait(version, started):
+            took = answers(api_port, "version", version, started)
+            time.sleep(1.0)  # let a wrongly planned worker restart show its new pid
+            restarts.after()
+            return took
+
+        out["worker"] = measure(reloads, lambda v: write_probe(app, BENCH_TASK, v), worker_wait)
+        out["worker restarted"], restarts.seen = restarts.seen, []
+        out["worker ready in"] = _ready_in(launched.log, "worker")
+        time.sleep(1.5)
+        out["api"] = measure(reloads, lambda v: write_probe(app, BENCH_VIEW, v), api_wait)
+        out["api restarted"], restarts.seen = restarts.seen, []
+        out["api ready in"] = _ready_in(launched.log, "api")
+        time.sleep(1.5)
+        version, started = f"s-{time.monotonic_ns()}", time.monotonic()
+        write_probe(app, BENCH_SERVICE, version)
+        launched.drain()
+        out["shared"] = max(worker_back(launched, endpoint.url(1), started),
+                            answers(api_port, "service", version, started))
+        restarts.after()
+        out["shared restarted"] = restarts.seen
+        return out
+    except TimeoutError:
+        print("\n".join(line for line in launched.log if "GET /" not in line)[-6000:], file=sys.stderr)
+        raise
+    finally:
+        launched.stop()
+
+
+def _ready_in(log: list[str], service: str) -> list[float]:
+    """devstack's own figure for each start of `service` ("worker ready — ready in 4.21 s")."""
+    found = []
+    for line in log:
+        if f"devstack | {service} ready" in line and "ready in " in line:
+            found.append(float(line.rsplit("ready in ", 1)[1].split()[0]))
+    return found
+
+
+def _toml_port(config: Path, table: str) -> int:
+    import tomllib
+
+    return tomllib.loads(config.read_text())[table]["port"]
+
+
+# ----- the anchors ----------------------------------------------------------------------------------------
+def worker_argv(bindir: Path) -> str:
+    return (f"{bindir / 'celery'} -A app.celery worker -P prefork -c 2 -Q {','.join(QUEUES)} -l INFO -n bench@%h")
+
+
+def watchfiles_reloads(app: Path, bindir: Path, endpoint: RedisEndpoint, reloads: int) -> list[float]:
+    launched = Launched([str(bindir / "watchfiles"), "--filter", "python", worker_argv(bindir), str(app)], app,
+                        app_env(bindir, endpoint))
+    try:
+        worker_back(launched, endpoint.url(1), time.monotonic())
+        launched.drain()
+        return measure(reloads, lambda v: write_probe(app, BENCH_TASK, v),
+                       lambda v, s: worker_back(launched, endpoint.url(1), s))
+    finally:
+        launched.stop()
+
+
+def flask_reloads(app: Path, bindir: Path, endpoint: RedisEndpoint, reloads: int) -> list[float]:
+    port = free_port()
+    write_probe(app, BENCH_VIEW, "f0")
+    launched = Launched([str(bindir / "flask"), "--app", "app", "run", "--debug", "--port", str(port)], app,
+                        app_env(bindir, endpoint))
+    try:
+        answers(port, "version", "f0", time.monotonic())
+        return measure(reloads, lambda v: write_probe(app, BENCH_VIEW, v), lambda v, s: answers(port, "version", v, s))
+    finally:
+        launched.stop()
+
+
+# ----- cold start -----------------------------------------------------------------------------------------
+def cold_devstack(app: Path, config: Path, folder: Path, want_status: bool = False) -> tuple[float, dict, dict]:
+    """Spawn to all ready; with want_status, also `devstack status --json` of the running stack."""
+    out = folder / "devstack.out"
+    env = {k: v for k, v in os.environ.items() if k != "FLASK_APP"}
+    started = time.monotonic()
+    proc = spawn([DEVSTACK, "up", "--no-tui", "--config", str(config)], app, out, env)
+    ready = Readiness(out, _toml_port(config, "redis"), _toml_port(config, "api"))
+    try:
+        took = ready.wait(started, proc)
+        return took, ready.done, status(config) if want_status else {}
+    finally:
+        stop_tree(proc, signal.SIGTERM)
+
+
+def user_procfile(folder: Path, exact: Path, bindir: Path, api_port: int) -> Path:
+    """What a user writes (same Redis line as the exact Procfile; a free port instead of Flask's 5000).
+
+    `-A app.celery` as Dify's README has it: `-A app` finds the module's Flask `app` first and fails.
+    beat gets `-l INFO`: at its default level it never logs `beat: Starting...`, the readiness condition.
+    """
+    redis_line = next(line for line in exact.read_text().splitlines() if line.startswith("redis:"))
+    procfile = folder / "Procfile.user"
+    procfile.write_text(f"""{redis_line}
+api: {bindir / 'flask'} --app app run --port {api_port}
+worker: {bindir / 'celery'} -A app.celery worker -l INFO
+beat: {bindir / 'celery'} -A app.celery beat -l INFO
+""")
+    return procfile
+
+
+def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: bool) -> tuple[float, dict, str]:
+    redis_port, api_port = free_port(), free_port()
+    procfile = honcho_procfile(folder, status_json, redis_port, api_port)
+    if user:
+        procfile = user_procfile(folder, procfile, bindir, api_port)
+        for stale in app.glob("celerybeat-schedule*"):
+            stale.unlink()  # `celery -A app.celery beat` keeps its schedule in the app's folder
+    endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
+    out = folder / "honcho.out"
+    started = time.monotonic()
+    proc = spawn([str(bindir / "honcho"), "-f", str(procfile), "-d", str(app), "start"], app, out,
+                 app_env(bindir, endpoint))
+    ready = Readiness(out, redis_port, api_port)
+    try:
+        return ready.wait(started, proc), ready.done, procfile.read_text()
+    finally:
+        stop_tree(proc, signal.SIGINT)
+
+
+def cold_starts(app: Path, config: Path, bindir: Path, base: Path, runs: int) -> dict:
+    (base / "warmup").mkdir()
+    # Uncounted: page cache, pyc files, the state folder; and the argv devstack runs.
+    _, _, status_json = cold_devstack(app, config, base / "warmup", want_status=True)
+    out: dict = {"devstack": [], "honcho exact": [], "honcho user": [], "parts": {}, "procfiles": {}}
+    kinds = ["devstack", "honcho exact", "honcho user"]
+    for i in range(runs):
+        for kind in kinds[i % 3:] + kinds[:i % 3]:
+            folder = base / f"{kind.replace(' ', '-')}-{i}"
+            folder.mkdir()
+            if kind == "devstack":
+                took, parts, _ = cold_devstack(app, config, folder)
+            else:
+                took, parts, procfile = cold_honcho(app, bindir, folder, status_json, kind == "honcho user")
+                out["procfiles"][kind] = procfile
+            out[kind].append(took)
+            out["parts"].setdefault(kind, []).append(parts)
+            print(f"cold run {i + 1} {kind:<13} {took:6.2f} s  "
+                  + " ".join(f"{k}={v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: kv[1])), flush=True)
+    return out
+
+
+# ----- report ---------------------------------------------------------------------------------------------
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _restart_counts(seen: list[list[str]]) -> str:
+    return ", ".join(f"{n} {sum(n in s for s in seen)}/{len(seen)}" for n in APP_SERVICES)
+
+
+def _parts(rows: list[dict]) -> str:
+    return ", ".join(f"{k} {med([r[k] for r in rows]):.2f} s" for k in ("redis", "api", "worker", "beat"))
+
+
+def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: dict, python: dict) -> str:
+    w, wf = med(dev["worker"]), med(anchors["watchfiles"])
+    a, fl = med(dev["api"]), med(anchors["flask"])
+    cd, che, chu = med(cold["devstack"]), med(cold["honcho exact"]), med(cold["honcho user"])
+
+    def verdict(ratio: float, target: float) -> str:
+        return "met" if ratio <= target else "**not met**"
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    imp = " · ".join(f"{k} {med(v):.2f} s" for k, v in imports.items())
+    lines = [
+        "## Big app",
+        "",
+        f"Command: `{COMMAND.format(reloads=args.reloads, runs=args.runs)}` (from the repository root; "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average "
+        f"before the run {LOAD_BEFORE:.2f}, after {os.getloadavg()[0]:.2f}: other engineers' tests share the "
+        "machine, so the ratios within this run are what counts).",
+        "",
+        f"The app: `bench/bigapp/generate.py` writes {modules} modules shaped like Dify's API (create_app() with 11 "
+        "extensions, FlaskTask, 80 blueprint modules with 8 views each, 60 services, 90 SQLAlchemy models, 61 task "
+        "modules the worker alone imports through Celery's include) importing SQLAlchemy, pandas, numpy, pydantic, "
+        f"requests; its own virtualenv ({python['path']}, which `devstack status --json` reports as the services' "
+        f"interpreter: {python['source']}). devstack runs the generated devstack.toml: api, worker prefork -c 2 "
+        f"-Q {','.join(QUEUES)}, beat, `[reload] storm_limit = 1000`. Import of the app alone, median of 3 "
+        f"(in-process import · whole `python -c` process): {imp}.",
+        "",
+        f"Reloads: median of {args.reloads} saves, 1–2 s apart, after one uncounted warm-up. Worker: save "
+        f"`{BENCH_TASK}` → a new `ready.` line and a broker ping answered. API: save `{BENCH_VIEW}` → "
+        f"`GET {BENCH_ENDPOINT}` answers the new version.",
+        "",
+        "| reload | devstack | anchor | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| worker, save of a task module | {w:.2f} s ({runs(dev['worker'])}) | `watchfiles --filter python "
+        f"'celery -A app.celery worker -P prefork -c 2 -Q …'`: {wf:.2f} s ({runs(anchors['watchfiles'])}) | "
+        f"**{w / wf:.2f}×** | ≤ 0.2×: {verdict(w / wf, 0.2)} |",
+        f"| API, save of a view | {a:.2f} s ({runs(dev['api'])}) | `flask run --debug`: {fl:.2f} s "
+        f"({runs(anchors['flask'])}) | **{a / fl:.2f}×** | ≤ 0.3×: {verdict(a / fl, 0.3)} |",
+        "",
+        "Which services devstack restarted (new pid in `devstack status --json`, warm-up save included): "
+        f"task module: {_restart_counts(dev['worker restarted'])}; view: {_restart_counts(dev['api restarted'])}; "
+        f"`{BENCH_SERVICE}` (imported by API and worker), one save: {', '.join(dev['shared restarted'][0]) or 'none'}"
+        f" ({dev['shared']:.2f} s until both serve it). devstack's own \"ready in\" of the restarted service "
+        f"(spawn → ready, median): worker {med(dev['worker ready in'] or [0]):.2f} s, api "
+        f"{med(dev['api ready in'] or [0]):.2f} s.",
+        "",
+        f"Cold start to all ready (bench/startup_bench.py's four conditions, polled every 20 ms), median of "
+        f"{args.runs} runs each, alternating; devstack keeps its state folder between runs (as a user's project "
+        "does), each honcho run gets a fresh Redis.",
+        "",
+        "| launcher | median | runs (s) | median per condition | devstack / it |",
+        "|---|---|---|---|---|",
+        f"| devstack up --no-tui | **{cd:.2f} s** | {runs(cold['devstack'])} | {_parts(cold['parts']['devstack'])} | |",
+        f"| honcho, the exact argv devstack runs | **{che:.2f} s** | {runs(cold['honcho exact'])} | "
+        f"{_parts(cold['parts']['honcho exact'])} | **{cd / che:.2f}×** (target ≤ 1.0: {verdict(cd / che, 1.0)}) |",
+        f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
+        f"{_parts(cold['parts']['honcho user'])} | **{cd / chu:.2f}×** (target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
+        "",
+        "The user's Procfile (folders and ports vary per run; `--port` added to keep off Flask's 5000):",
+        "",
+        "```",
+        cold["procfiles"]["honcho user"].strip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reloads", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="cold starts of each launcher")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    bindir = bench_venv()
+    base = Path(tempfile.mkdtemp(prefix="bigapp-bench-"))
+    app = base / "app"
+    config = generate(app, str(bindir / "python"), free_port(), free_port())
+    config.write_text(config.read_text().replace("[redis]\n", f'[redis]\npassword = "{PASSWORD}"\n'))
+    modules = sum(1 for _ in app.rglob("*.py"))
+    redis_proc, redis_port = start_redis(base)
+    endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
+    try:
+        imports = import_times(app, bindir)
+        print("import:", {k: round(med(v), 2) for k, v in imports.items()}, flush=True)
+        dev = devstack_reloads(app, config, args.reloads)
+        print("devstack:", {k: v for k, v in dev.items()}, flush=True)
+        if dev["python"]["path"] != str(bindir / "python"):
+            raise SystemExit(f"devstack ran the app with {dev['python']}, not {bindir / 'python'}")
+        anchors = {"watchfiles": watchfiles_reloads(app, bindir, endpoint, args.reloads)}
+        print("watchfiles:", anchors["watchfiles"], flush=True)
+        anchors["flask"] = flask_reloads(app, bindir, endpoint, args.reloads)
+        print("flask --debug:", anchors["flask"], flush=True)
+        cold = cold_starts(app, config, bindir, base, args.runs)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+    text = report(args, modules, imports, dev, anchors, cold, dev["python"])
+    print()
+    print(text)
+    if not args.no_write:
+        print(f"wrote {update_doc(text)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
