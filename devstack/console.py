@@ -3,6 +3,7 @@ asyncio or pydantic import: devstack/control_commands.py); anything else (`up`, 
 a config that takes validation to read, no stack running) goes on to the click CLI in devstack/cli.py."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -70,9 +71,19 @@ def _run(cmd: str, opts: dict, args: list[str]) -> None:
     sys.stdout.write(out + "\n")
 
 
+def check_cwd() -> None:
+    """A current folder deleted under the shell (a regenerated or re-cloned project) is a user error."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise DevstackError("the current folder no longer exists (deleted or replaced since this shell "
+                            "entered it). Fix: `cd` into the project folder again, e.g. `cd \"$PWD\"`.", 2)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     try:
+        check_cwd()
         _run(*_parse(argv))
     except _Fallback:
         from .cli import main as click_main
