@@ -24,6 +24,7 @@ async def failover(endpoint: RedisEndpoint) -> dict:
     old = endpoint.master or await agreed_master(endpoint)
     began = time.monotonic()
     deadline = began + FAILOVER_PATIENCE
+    await _quiesce(endpoint, old)
     await _ask_for_failover(endpoint, deadline)
     while True:
         named = await masters_named(endpoint)
@@ -41,6 +42,34 @@ async def failover(endpoint: RedisEndpoint) -> dict:
     endpoint.master = new
     return {"old": _where(old, node_at), "new": _where(new, node_at), "agreed_seconds": round(agreed, 3),
             "writable_seconds": round(time.monotonic() - began, 3)}
+
+
+PAUSE_MS = 10_000  # the old master's writes wait at most this long (the pause lifts itself after it)
+
+
+async def _quiesce(endpoint: RedisEndpoint, old: tuple[str, int] | None) -> None:
+    """Hold the old master's writes (they wait, they do not fail) and let the replica catch up first, so
+    the promoted replica has every message and result: what Redis' own FAILOVER command does, and what
+    SENTINEL FAILOVER does not (writes taken between the two are lost when the old master resyncs)."""
+    if old is None:
+        return
+    kwargs = {"host": old[0], "port": old[1], "password": endpoint.password}
+    try:
+        await raw_command(kwargs, "CLIENT", "PAUSE", str(PAUSE_MS), "WRITE", timeout=1.0)
+    except (RedisReplyError, OSError, asyncio.TimeoutError):
+        return  # no pause (gone, or older than 6.2): the failover goes on as sentinel does it
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
+        try:
+            info = await raw_command(kwargs, "INFO", "replication", timeout=1.0)
+        except (RedisReplyError, OSError, asyncio.TimeoutError):
+            return
+        fields = dict(line.split(":", 1) for line in str(info).splitlines() if ":" in line)
+        offset = fields.get("master_repl_offset", "").strip()
+        replicas = [v for k, v in fields.items() if k.startswith("slave") and k[5:].isdigit()]
+        if replicas and all(f"offset={offset}," in v + "," for v in replicas):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _ask_for_failover(endpoint: RedisEndpoint, deadline: float) -> None:
@@ -63,7 +92,7 @@ async def _demote(endpoint: RedisEndpoint, old: tuple[str, int] | None, new: tup
     # One transaction, as sentinel sends it: a client blocked in BRPOP then sees its connection close
     # (kombu reconnects) instead of an UNBLOCKED error reply first (kombu's worker exits on it).
     commands = [["AUTH", endpoint.password or ""], ["MULTI"], ["REPLICAOF", new[0], str(new[1])],
-                ["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"], ["EXEC"]]
+                ["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"], ["EXEC"], ["CLIENT", "UNPAUSE"]]
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*old), 1.0)
     except (OSError, asyncio.TimeoutError):
