@@ -127,7 +127,7 @@ def _run_spare(go_fd, exec_w, opts, command):
         import celery
 
         celery.maybe_patch_concurrency(command)
-    tainted = _preload(filter(None, opts.get("--preload", "").split(",")), progress)
+    tainted = _preload(filter(None, _module_list(opts.get("--preload", "")).split(",")), progress)
     if progress is not None:
         os.close(progress)
     if tainted:  # project code is loaded: a change to it would not be seen. devstack starts cold instead
@@ -160,6 +160,22 @@ def _run_spare(go_fd, exec_w, opts, command):
     sys.path.insert(0, os.path.dirname(script))
     runpy.run_path(script, run_name="__main__")
     sys.exit(0)
+
+
+def _module_list(value):
+    """`--preload` names, or `@FILE` holding them (a long list: see devstack/preload.py guard_arg)."""
+    if not value.startswith("@"):
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""  # gone: nothing preloaded, the start is only slower
+    finally:
+        try:
+            os.unlink(value[1:])
+        except OSError:
+            pass
 
 
 def _preload(names, progress):

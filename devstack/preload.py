@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 PRELOAD_VAR = "DEVSTACK_PRELOAD_REPORT"  # the same names as in the sitecustomize (stdlib only, no import of ours)
@@ -26,6 +27,23 @@ def report_env(service: str, state_dir: Path, exclude: list[str] | tuple[str, ..
     if exclude:
         env[EXCLUDE_VAR] = ",".join(exclude)
     return env
+
+
+ARG_LIMIT = 4096  # longer lists go through a file: Linux caps one argv string at 128 KiB, and `ps` stays readable
+
+
+def guard_arg(env: dict[str, str], modules: tuple[str, ...]) -> str:
+    """The guard's `--preload` value: the names, or `@FILE` (the guard reads and deletes it) for a long list."""
+    joined = ",".join(modules)
+    report = env.get(PRELOAD_VAR)
+    if len(joined) <= ARG_LIMIT or not report:
+        return joined
+    folder = Path(report).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=Path(report).stem + "-", suffix=".spare", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(joined)
+    return "@" + path
 
 
 def excluded(name: str, patterns: list[str]) -> bool:

@@ -24,6 +24,7 @@ from ..watch_ignore import DEFAULT_IGNORE
 from .app_env import APP_ENV_CHECKS
 from .context import Context, Target
 from .report import FAIL, OK, WARN, Check
+from .topology import check_topology
 
 DEFAULT_VISIBILITY_TIMEOUT = 3600
 APP_KEYS = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "CELERY_BROKER_URL")
@@ -352,4 +353,4 @@ def check_visibility_timeout(ctx: Context) -> Check:
 
 CHECKS: tuple[Callable[[Context], Check], ...] = (
     check_env_file, check_broker_urls, check_redis, check_passwords, check_pending, check_docker,
-    check_inotify, check_events, check_visibility_timeout) + APP_ENV_CHECKS
+    check_inotify, check_events, check_visibility_timeout, check_topology) + APP_ENV_CHECKS

@@ -175,7 +175,7 @@ def spare_plan(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...]] | None:
         return None  # only celery's own patching is known to come first
     if not patched and any(preload.excluded(n, list(_SELF_PATCHING)) for n in modules):
         return None
-    return ["--preload", ",".join(modules), *(["--patch", "celery"] if patched else [])], modules
+    return ["--preload", preload.guard_arg(spec.env, modules), *(["--patch", "celery"] if patched else [])], modules
 
 
 REPORT_WAIT = 5.0  # seconds a spare waits for the running generation's list before taking the last one

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from devstack.module_report import app_view, child_env
 from devstack.module_report_site.sitecustomize import library_modules
@@ -60,3 +61,16 @@ def test_progress_names_what_failed_and_where_a_spare_died():
     assert p.culprits(died=True)["d"] == "the spare died while importing it"
     p.feed(b"ready\n")
     assert "d" not in p.culprits(died=True)
+
+
+def test_a_long_list_goes_to_the_guard_through_a_file(tmp_path):
+    from devstack import guard, preload
+
+    env = preload.report_env("worker", tmp_path)
+    short = ("flask", "celery")
+    assert preload.guard_arg(env, short) == "flask,celery"
+    long = tuple(f"package_{i}.module_{i}" for i in range(2000))  # ~44 KB: past the inline limit
+    arg = preload.guard_arg(env, long)
+    assert arg.startswith("@") and len(arg) < 300
+    assert guard._module_list(arg).split(",") == list(long)
+    assert not Path(arg[1:]).exists(), "the guard deletes the file once read"
