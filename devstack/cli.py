@@ -145,7 +145,8 @@ def _demo_notice():
     from .events import Notice
 
     return Notice("no devstack.toml found here or in a parent folder: running the bundled demo stack "
-                  "(Flask API on http://127.0.0.1:5000, try /tasks/add?x=1&y=2). To run your own app, copy "
+                  "(Flask API on http://127.0.0.1:5000 unless that port is taken: then devstack says which; try "
+                  "/tasks/add?x=1&y=2). To run your own app, copy "
                   "config/devstack.example.toml from the devstack repository to devstack.toml and set "
                   "[api] app and [worker] app.")
 

@@ -90,6 +90,7 @@ class DevstackApp(App[int]):
         self.rdb_offers: dict[int, RdbOffer] = {}  # port -> a celery.contrib.rdb session waiting for a client
         self._rdb_new: list[RdbOffer] = []
         self._stopping = False
+        self.stack_stopped = threading.Event()  # set once `q`, SIGTERM or SIGHUP finished stopping the stack
         self._feed_started = False
         self._usage = {}
         self._poll_stop = threading.Event()
@@ -453,6 +454,7 @@ class DevstackApp(App[int]):
         try:
             await self.source.shutdown()
         finally:
+            self.stack_stopped.set()
             self.exit(1 if self.start_error else 0)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -463,6 +465,21 @@ class DevstackApp(App[int]):
                                     lambda action=binding.action: self.run_action(action))
 
 
+HANGUP_GRACE = 2.0  # s after the stack stopped for Textual to finish on its own
+HANGUP_PATIENCE = 20.0  # s for the stack to stop after the terminal is gone; then the guards stop the rest
+
+
+def _exit_once_stopped(app: "DevstackApp") -> None:
+    """The terminal is gone (SIGHUP): once the stack has stopped, end the process even if Textual's
+    teardown does not return. Seen: restoring the closed pty blocks for ever in Textual's
+    WriterThread.write (its output queue full, nothing draining it), the process left behind; and with
+    the loop itself blocked there the stack does not stop at all: after HANGUP_PATIENCE the process ends
+    anyway and each guard stops its service, as when devstack is killed (the lifeline closes)."""
+    app.stack_stopped.wait(HANGUP_PATIENCE)
+    time.sleep(HANGUP_GRACE)
+    os._exit(1 if app.start_error else 0)
+
+
 def run_tui(config, *, solo: bool = False) -> int:
     """Run the stack under the TUI until `q`, SIGTERM or SIGHUP; the stack is stopped on every path."""
     from devstack.api import Stack
@@ -471,10 +488,14 @@ def run_tui(config, *, solo: bool = False) -> int:
     source = Stack.from_config(config, solo=solo)
     app = DevstackApp(source, max_lines=max_lines)
 
+    def hang_up() -> None:
+        app.request_quit()
+        threading.Thread(target=_exit_once_stopped, args=(app,), name="hangup-exit", daemon=True).start()
+
     async def main() -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, app.request_quit)
+        loop.add_signal_handler(signal.SIGTERM, app.request_quit)
+        loop.add_signal_handler(signal.SIGHUP, hang_up)
         code = None
         try:
             code = await app.run_async()

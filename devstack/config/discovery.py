@@ -137,7 +137,7 @@ def demo_config(cwd: Path) -> Config:
     run_dir = str(demo_root().parent.parent)
     data = {
         "project": {"name": "demo", "env_file": "", "state_dir": str((cwd / ".devstack").resolve())},
-        "api": {"app": DEMO_APP, "port": 5000, "cwd": run_dir},
+        "api": {"app": DEMO_APP, "cwd": run_dir},  # the default port, moved up if taken (a second demo stack)
         "worker": {"app": DEMO_CELERY, "queues": list(DEMO_QUEUES), "concurrency": 2, "cwd": run_dir},
         "beat": {"enabled": True, "app": DEMO_CELERY, "cwd": run_dir},
     }

@@ -140,3 +140,25 @@ def test_signal_stops_the_stack_and_restores_the_terminal(tmp_path, sig):
         run.cleanup()
         for p in alive(procs):
             p.kill()
+
+
+def test_a_closed_terminal_leaves_no_devstack_behind(tmp_path):
+    """The terminal window closed under the TUI (the pty's master end gone, then SIGHUP, as tmux kill-server
+    or closing a terminal does): the stack stops and devstack itself exits. Seen before the fix: every
+    child stopped, but devstack blocked for ever in Textual's teardown writing to the dead terminal."""
+    run = PtyRun(write_demo_config(tmp_path / "project"))
+    procs: list[psutil.Process] = []
+    try:
+        run.wait_ready()
+        procs = run.started()
+        os.close(run.fd)  # the terminal is gone: nothing reads what devstack writes any more
+        run.reader.join(10)
+        os.kill(run.pid, signal.SIGHUP)
+        code = run.wait(60)
+        assert code is not None, "devstack was still running 60 s after its terminal closed"
+        survivors = alive(procs)
+        assert not survivors, f"{len(survivors)} process(es) outlived devstack:\n{describe(survivors)}"
+    finally:
+        run.cleanup()
+        for p in alive(procs):
+            p.kill()
