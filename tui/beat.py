@@ -89,8 +89,11 @@ class BeatScreen(Screen):
         table = self.query_one(DataTable)
         for entry in self.schedule["entries"]:
             if entry["name"] in table.rows:
-                table.update_cell(entry["name"], "next run", Text(when_words(entry["next_run"], now)))
-                table.update_cell(entry["name"], "last run", Text(when_words(entry["last_run"], now), style="dim"))
+                # update_width: "in 9 s" becomes "in 42 min 59 s"; a column sized for the first text cuts it
+                table.update_cell(entry["name"], "next run", Text(when_words(entry["next_run"], now)),
+                                  update_width=True)
+                table.update_cell(entry["name"], "last run", Text(when_words(entry["last_run"], now), style="dim"),
+                                  update_width=True)
         due = any(e["next_run"] is not None and now - e["next_run"] > RELOAD_AFTER_DUE
                   for e in self.schedule["entries"])
         if due and not self._loading and now - self._loaded_at > MIN_RELOAD_SECONDS:
