@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.functional.test_orphans import alive, describe
+from tests.functional.test_orphans import KILL_WAIT, alive, describe
 from tests.stack import stack_ready_from_logs, started_by, write_demo_config
 from tests.waiting import poll_until, wait_until
 
@@ -156,6 +156,8 @@ def test_a_closed_terminal_leaves_no_devstack_behind(tmp_path):
         os.kill(run.pid, signal.SIGHUP)
         code = run.wait(60)
         assert code is not None, "devstack was still running 60 s after its terminal closed"
+        # when devstack had to end itself, its guards stop what is left, as after `kill -9`: same promise
+        poll_until(lambda: not alive(procs), KILL_WAIT)
         survivors = alive(procs)
         assert not survivors, f"{len(survivors)} process(es) outlived devstack:\n{describe(survivors)}"
     finally:
