@@ -10,6 +10,8 @@ from ..control import request
 from ..errors import DevstackError
 from ..redis_server import PASSWORD_FILE as REDIS_PASSWORD_FILE
 from ..resp import RedisReplyError, raw_command
+from ..topology.cluster import cluster_info
+from ..topology.nodes import node_kwargs
 from ..topology.sentinel import DEFAULT_MASTER, PASSWORD_FILE
 from .context import Context
 from .report import FAIL, OK, WARN, Check
@@ -76,13 +78,13 @@ async def _sentinels(ports: list[int], password: str | None, master: str) -> Che
 
 async def _cluster(ports: list[int], password: str | None) -> Check:
     names = [f"cluster-{i + 1}" if i < 3 else f"cluster-replica-{i - 2}" for i in range(len(ports))]
-    infos = await asyncio.gather(*(_ask(p, password, "CLUSTER", "INFO") for p in ports))
+    infos = await asyncio.gather(*(cluster_info(node_kwargs(p, password)) for p in ports), return_exceptions=True)
     fix = ("`devstack restart {node}`; if the cluster stays `fail`, `devstack down` then `devstack up` "
            "forms it again")
     for name, port, info in zip(names, ports, infos):
         if isinstance(info, Exception):
             return Check(NAME, FAIL, f"{name} (port {port}) does not answer ({info})", fix.format(node=name))
-        fields = dict(line.split(":", 1) for line in str(info).splitlines() if ":" in line)
+        fields = info
         state, assigned = fields.get("cluster_state", "?").strip(), fields.get("cluster_slots_assigned", "0").strip()
         if state != "ok":
             failing = fields.get("cluster_slots_fail", "0").strip()
