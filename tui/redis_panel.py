@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.strip import Strip
 from textual.visual import Visual, visualize
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from devstack.api import RedisStats
 
@@ -91,25 +91,29 @@ class RedisPanel(Vertical):
         self.ops: deque[float] = deque(maxlen=HISTORY)
         self.stats: RedisStats | None = None
         self._shown: str | None = None
+        self._lines = KeptLines(stats_text(None), id="redis-stats")
+        self._spark = FastSparkline([], id="redis-ops")
 
     def compose(self) -> ComposeResult:
-        yield KeptLines(stats_text(None), id="redis-stats")
-        yield FastSparkline([], id="redis-ops")
+        yield self._lines
+        yield self._spark
 
     def on_mount(self) -> None:
         self.border_title = "redis"
 
     def show(self, stats: RedisStats) -> None:
         self.stats = stats
+        if not (self._lines.is_attached and self._spark.is_attached):
+            return  # the app is tearing down: its children go before the last poll round is applied
         text = stats_text(stats)
         plain = text.plain
         if plain != self._shown:
             # Same number of lines: no layout pass (a re-layout every second is most of the idle CPU).
             same_height = self._shown is not None and plain.count("\n") == self._shown.count("\n")
             self._shown = plain
-            self.query_one("#redis-stats", KeptLines).update(text, layout=not same_height)
+            self._lines.update(text, layout=not same_height)
         if stats.ok and stats.ops_per_sec is not None:
             data = list(self.ops)
             self.ops.append(float(stats.ops_per_sec))
             if len(data) < HISTORY or data[1:] != data[:-1] or data[-1] != self.ops[-1]:
-                self.query_one(Sparkline).data = list(self.ops)  # a flat line that stays flat is not redrawn
+                self._spark.data = list(self.ops)  # a flat line that stays flat is not redrawn
