@@ -200,14 +200,22 @@ def test_reserved_tasks_of_a_killed_process_complete_without_a_manual_requeue(st
     s = stack(config)
     s.wait_ready()
     pid = s.status()["services"][victim]["pid"]
+    worker_pid = s.status()["services"]["worker"]["pid"]
     log = tmp_path / ".devstack" / "logs" / "worker.log"
     ids = _sleep_tasks(s, 5, 3)
     # Two run (prefork -c 2), three wait reserved in `unacked`. Killed early, so that the two running
     # ones can still store their results once Redis is back (early-ack tasks that are running when their
     # worker process dies are lost: Celery acked them at start).
-    wait_until(lambda: log.read_text().count("Task demo.sleep") >= 5, 20, "five reserved", interval=0.02)
+    def received():
+        return sum(1 for ln in log.read_text().splitlines() if "Task demo.sleep[" in ln and ln.endswith("] received"))
+    wait_until(lambda: received() >= 5, 20, "five received", interval=0.02)
     os.kill(pid, signal.SIGKILL)
-    _all_succeed(s, ids[2:] if victim == "worker" else ids, 90)
+    _all_succeed(s, ids[2:], 90)  # the three reserved ones: what devstack's requeue promises
+    if victim == "redis" and s.status()["services"]["worker"]["pid"] == worker_pid:
+        # The worker rode out the Redis restart: its two running tasks stored their results too. (Now and
+        # then kombu's channel close on the lost connection raises instead — `_connparams` on a closed
+        # connection, celery/kombu#582 — and the worker dies with its two running, already acked tasks.)
+        _all_succeed(s, ids[:2], 30)
     assert "requeued" in s.output and "reserved message(s) left in Redis' `unacked`" in s.output
     assert s.status()["auto_requeued"] >= 1
 
