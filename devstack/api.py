@@ -28,13 +28,14 @@ from .control_commands import redis_summary
 from .engine import Engine
 from .errors import DevstackError
 from .events import State
+from .topology import NodeState, TopologyState
 from .usage import Usage, UsageMonitor
 
 if TYPE_CHECKING:
     from .broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
 
 __all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent",
-           "when_words"]
+           "TopologyState", "NodeState", "when_words"]
 
 _BROKER_TYPES = ("QueueInfo", "MessageInfo", "RedisStats", "TaskEvent")
 
@@ -244,6 +245,19 @@ class Stack:
         from .topology import kill_node
 
         return kill_node(self.engine.services, self.engine.redis_nodes, name, hold)
+
+    def redis_topology(self) -> TopologyState | None:
+        """Blocking: a sentinel group's or cluster's state for the Redis panel (None: one Redis server).
+        Its poller keeps one connection per node; kept among the clients so `shutdown` closes it."""
+        endpoint = self.engine.endpoint
+        if endpoint is None or not (endpoint.sentinels or endpoint.cluster):
+            return None
+        poller = self._clients.get(("topology",))
+        if poller is None or poller.endpoint is not endpoint:
+            from .topology import TopologyPoller
+
+            poller = self._clients[("topology",)] = TopologyPoller(endpoint)
+        return poller.poll()
 
     # ----- Redis and the broker (blocking) ---------------------------------------------------------
     def _client(self, db: int, *, raw_info: bool = False):
