@@ -47,7 +47,7 @@ def topology_text(state: TopologyState) -> Text:
                     style="green" if agreed else "bold yellow")
         for node in state.nodes:
             if node.role == "replica":
-                lag = "?" if node.lag_bytes is None else human_bytes(node.lag_bytes)
+                lag = "?" if node.lag_bytes is None else f"{node.lag_bytes} B"
                 text.append(f"\n  {node.name} {_short(node.address)} replica · lag {lag}")
             elif node.role != "master":
                 text.append(f"\n  {node.name} {_short(node.address)} says {node.role}", style="bold yellow")

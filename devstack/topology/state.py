@@ -111,8 +111,8 @@ class TopologyPoller:
                 continue
             if isinstance(replies[0], list) and len(replies[0]) == 2:
                 named.append((replies[0][0], int(replies[0][1])))
-            if len(replies) > 1 and isinstance(replies[1], list):
-                fields = dict(zip(replies[1][::2], replies[1][1::2]))
+            if len(replies) > 1:  # redis-py parses SENTINEL MASTER into a dict; a flat list otherwise
+                fields = replies[1] if isinstance(replies[1], dict) else dict(zip(replies[1][::2], replies[1][1::2]))
                 state.quorum = int(fields.get("quorum") or 0)
         if not named:
             state.error = state.error or f"no sentinel names a master {name!r}"
