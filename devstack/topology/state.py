@@ -3,6 +3,7 @@ the replica's lag and the quorum; a cluster's nodes, slot ranges, keys per node 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..redis_server import RedisEndpoint
 
@@ -151,7 +152,7 @@ class TopologyPoller:
                 continue
             info = dict(line.split(":", 1) for line in replies[0].splitlines() if ":" in line)
             state.state = info.get("cluster_state", "?").strip()
-            state.nodes = self._cluster_nodes(replies[1])
+            state.nodes = parse_cluster_nodes(replies[1], self._name)
             break
         else:
             state.state = "fail"
@@ -164,20 +165,22 @@ class TopologyPoller:
                 node.keys = None if isinstance(replies, str) else int(replies[0])
         return state
 
-    def _cluster_nodes(self, text: str) -> list[NodeState]:
-        """CLUSTER NODES: `<id> <ip:port@cport> <flags> <master id> <ping> <pong> <epoch> <link> <slot>...`."""
-        rows = [line.split() for line in text.splitlines() if line.strip()]
-        names = {}
-        for row in rows:
-            host, _, port = row[1].split("@")[0].rpartition(":")
-            names[row[0]] = (self._name(host, int(port)), f"{host}:{port}")
-        nodes = []
-        for row in rows:
-            flags = row[2].split(",")
-            role = "down" if "fail" in flags or "noaddr" in flags else "master" if "master" in flags else "replica"
-            slots = tuple(_slot_range(s) for s in row[8:] if not s.startswith("["))
-            nodes.append(NodeState(*names[row[0]], role, names.get(row[3], ("", ""))[0], slots=slots))
-        return sorted(nodes, key=lambda n: n.name)
+
+def parse_cluster_nodes(text: str, name_of: Callable[[str, int], str]) -> list[NodeState]:
+    """CLUSTER NODES (`<id> <ip:port@cport> <flags> <master id> <ping> <pong> <epoch> <link> <slot>...`), by name;
+    a node the cluster flags `fail` is `down`."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    names = {}
+    for row in rows:
+        host, _, port = row[1].split("@")[0].rpartition(":")
+        names[row[0]] = (name_of(host, int(port)), f"{host}:{port}")
+    nodes = []
+    for row in rows:
+        flags = row[2].split(",")
+        role = "down" if "fail" in flags or "noaddr" in flags else "master" if "master" in flags else "replica"
+        slots = tuple(_slot_range(s) for s in row[8:] if not s.startswith("["))
+        nodes.append(NodeState(*names[row[0]], role, names.get(row[3], ("", ""))[0], slots=slots))
+    return sorted(nodes, key=lambda n: n.name)
 
 
 def _slot_range(text: str) -> tuple[int, int]:
