@@ -93,6 +93,7 @@ class Stack:
         self._clients: dict[tuple, object] = {}
         self._usage = UsageMonitor()
         self._poller = None  # devstack.broker.BrokerPoller, at the first poll
+        self._topology = None  # devstack.topology.TopologyPoller, at the first poll of a sentinel group or cluster
         self._tracker = None  # devstack.tasks.TaskTracker, once the stack started
         self._tracker_task: asyncio.Task | None = None
         self._tracker_ready = asyncio.Event()
@@ -248,16 +249,15 @@ class Stack:
 
     def redis_topology(self) -> TopologyState | None:
         """Blocking: a sentinel group's or cluster's state for the Redis panel (None: one Redis server).
-        Its poller keeps one connection per node; kept among the clients so `shutdown` closes it."""
+        One connection per node, kept among the stack's clients (`shutdown` closes them)."""
         endpoint = self.engine.endpoint
         if endpoint is None or not (endpoint.sentinels or endpoint.cluster):
             return None
-        poller = self._clients.get(("topology",))
-        if poller is None or poller.endpoint is not endpoint:
+        if self._topology is None or self._topology.endpoint is not endpoint:
             from .topology import TopologyPoller
 
-            poller = self._clients[("topology",)] = TopologyPoller(endpoint)
-        return poller.poll()
+            self._topology = TopologyPoller(endpoint, self._clients)
+        return self._topology.poll()
 
     # ----- Redis and the broker (blocking) ---------------------------------------------------------
     def _client(self, db: int, *, raw_info: bool = False):

@@ -52,17 +52,10 @@ class TopologyState:
 class TopologyPoller:
     """Reads a topology's state with one connection per node kept across rounds (the panel polls every second)."""
 
-    def __init__(self, endpoint: RedisEndpoint) -> None:
+    def __init__(self, endpoint: RedisEndpoint, clients: dict) -> None:
+        """`clients`: where the node connections are kept, by (host, port); their owner closes them."""
         self.endpoint = endpoint
-        self._clients: dict[tuple[str, int], object] = {}
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            try:
-                client.close()
-            except Exception:
-                pass
-        self._clients.clear()
+        self._clients = clients
 
     def _client(self, host: str, port: int, password: str | None):
         client = self._clients.get((host, port))
