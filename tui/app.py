@@ -242,6 +242,9 @@ class DevstackApp(App[int]):
         # The worker's pool in the list's title: the table's columns have no room left at 62 cells.
         pool = next((r.detail for r in rows if r.name == "worker" and r.detail), "")
         title = f"processes · worker {pool}" if pool else "processes"
+        topology = self._topology
+        if topology is not None and topology.kind == "sentinel" and topology.master not in (None, "redis"):
+            title += f" · master {topology.master}"  # after a failover the names no longer say the roles
         if self.processes.border_title != title:  # a same-value assignment still repaints the border
             self.processes.border_title = title
         if self.details.display:
@@ -304,13 +307,14 @@ class DevstackApp(App[int]):
                 self.logs.feed(DEVSTACK, message.failure)
             if message.usage is not None:
                 self._usage = message.usage
-            self._states_dirty = True
-            self._flush_buffers()  # the tick (uptimes, countdowns, log status) in the same frame as the panels
-            if message.stats is not None:
+            if message.stats is not None:  # before the flush: the process list's title names a moved master
                 kind = message.topology and message.topology.kind
                 if kind != (self._topology and self._topology.kind):
                     self.refresh_bindings()  # F exists only behind sentinels
                 self._topology = message.topology
+            self._states_dirty = True
+            self._flush_buffers()  # the tick (uptimes, countdowns, log status) in the same frame as the panels
+            if message.stats is not None:
                 self.redis_panel.show(message.stats, message.topology)
             if message.queues is not None:
                 self.queues_panel.show(message.queues)

@@ -48,6 +48,8 @@ def test_cluster_lines_give_state_slots_keys_and_the_node_that_is_down():
 class SentinelSource(FakeSource):
     """FakeSource behind a sentinel group whose failover swaps the master."""
 
+    poll_seconds = 0.1  # the state after the failover must reach the screen
+
     def __init__(self) -> None:
         super().__init__()
         self.state = SENTINEL
@@ -80,9 +82,12 @@ async def test_f_is_offered_behind_sentinels_only_and_reports_the_new_master():
         await wait_until_async(lambda: "master redis ·" in str(app.query_one("#redis-stats").render()), 5,
                                "the sentinel lines")
         assert app.check_action("failover", ()) is True
+        assert "master" not in app.processes.border_title  # `redis` is the master: its name says so
         await pilot.press("F")
         await wait_until_async(lambda: "→ redis-replica" in _notes(app), 5, "the failover's result line")
         assert source.failovers == 1 and "writable after 0.61 s" in _notes(app)
+        await wait_until_async(lambda: app.processes.border_title.endswith("· master redis-replica"), 5,
+                               "the process list's title naming the master once it is not `redis`")
 
 
 @pytest.mark.functional
@@ -112,4 +117,5 @@ async def test_real_sentinel_group_panel_names_the_master_by_role_and_f_fails_ov
             await asyncio.sleep(0.1)
         assert await old_master_replicates() == ["redis"]
         await wait_until_async(lambda: "master redis-replica" in str(panel.render()), 10, "the new master in the panel")
+        assert app.processes.border_title.endswith("· master redis-replica"), app.processes.border_title
     print(f"sentinel panel test: {time.monotonic() - began:.1f} s")
