@@ -42,15 +42,16 @@ def topology_text(state: TopologyState) -> Text:
     if state.kind == "sentinel":
         agreed = state.agree == state.sentinels and state.agree >= state.quorum > 0
         text.append("sentinel · ")
-        text.append(f"master {state.master or '?'}", style="bold")
+        where = next((f" {_short(n.address)}" for n in state.nodes if n.name == state.master), "")
+        text.append(f"master {state.master or '?'}{where}", style="bold")
         text.append(f" · {state.agree}/{state.sentinels} agree (quorum {state.quorum or '?'})",
                     style="green" if agreed else "bold yellow")
         for node in state.nodes:
             if node.role == "replica":
                 lag = "?" if node.lag_bytes is None else f"{node.lag_bytes} B"
-                text.append(f"\n  {node.name} {_short(node.address)} replica · lag {lag}")
+                text.append(f"\n {node.name} {_short(node.address)} replica · lag {lag}")
             elif node.role != "master":
-                text.append(f"\n  {node.name} {_short(node.address)} says {node.role}", style="bold yellow")
+                text.append(f"\n {node.name} {_short(node.address)} says {node.role}", style="bold yellow")
     else:
         text.append("cluster ")
         text.append(state.state or "?", style="bold green" if state.state == "ok" else "bold red")
@@ -68,7 +69,7 @@ def _cluster_node(node: NodeState) -> Text:
     role = f"replica of {node.master}" if node.role == "replica" and node.master else node.role
     slots = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in node.slots)
     keys = "" if node.keys is None else f" · {node.keys} keys"
-    return Text(f"  {node.name} {_short(node.address)} {role}{' ' + slots if slots else ''}{keys}",
+    return Text(f" {node.name} {_short(node.address)} {role}{' ' + slots if slots else ''}{keys}",
                 style="bold red" if node.role == "down" else "")
 
 

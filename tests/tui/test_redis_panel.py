@@ -29,18 +29,18 @@ CLUSTER = TopologyState("cluster", [
 
 def test_sentinel_lines_name_the_master_the_quorum_and_the_replica_lag():
     assert topology_text(SENTINEL).plain.splitlines() == [
-        "sentinel · master redis · 3/3 agree (quorum 2)",
-        "  redis-replica :6380 replica · lag 2048 B",
+        "sentinel · master redis :6379 · 3/3 agree (quorum 2)",
+        " redis-replica :6380 replica · lag 2048 B",
     ]
 
 
 def test_cluster_lines_give_state_slots_keys_and_the_node_that_is_down():
     assert topology_text(CLUSTER).plain.splitlines() == [
         "cluster fail · 10923/16384 slots · 2 masters",
-        "  cluster-1 :7000 down 0-5460",
-        "  cluster-2 :7001 master 5461-10922 · 4 keys",
-        "  cluster-replica-1 :7003 master 0-5460 · 7 keys",
-        "  cluster-replica-2 10.0.0.2:7004 replica of cluster-2 · 4 keys",
+        " cluster-1 :7000 down 0-5460",
+        " cluster-2 :7001 master 5461-10922 · 4 keys",
+        " cluster-replica-1 :7003 master 0-5460 · 7 keys",
+        " cluster-replica-2 10.0.0.2:7004 replica of cluster-2 · 4 keys",
         "✗ cluster-1 (127.0.0.1:7000) does not answer: refused",
     ]
 
@@ -79,7 +79,7 @@ async def test_f_is_offered_behind_sentinels_only_and_reports_the_new_master():
     source = SentinelSource()
     app = DevstackApp(source)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until_async(lambda: "master redis ·" in str(app.query_one("#redis-stats").render()), 5,
+        await wait_until_async(lambda: "master redis :6379 ·" in str(app.query_one("#redis-stats").render()), 5,
                                "the sentinel lines")
         assert app.check_action("failover", ()) is True
         assert "master" not in app.processes.border_title  # `redis` is the master: its name says so
@@ -102,7 +102,7 @@ async def test_real_sentinel_group_panel_names_the_master_by_role_and_f_fails_ov
         replica = next(n for n in state.nodes if n.role == "replica")
         assert replica.name == "redis-replica" and replica.master == "redis" and replica.lag_bytes is not None
         panel = app.query_one("#redis-stats")
-        await wait_until_async(lambda: "master redis ·" in str(panel.render()), 10, "the master in the panel")
+        await wait_until_async(lambda: "master redis :" in str(panel.render()), 10, "the master in the panel")
         await wait_until_async(lambda: app.check_action("failover", ()), 5, "F offered")
 
         await pilot.press("F")
