@@ -29,7 +29,7 @@ from .header import StackHeader
 from .logs import LogView
 from .processes import ALL, ProcessTable
 from .queues import QueuesPanel
-from .redis_panel import RedisPanel
+from .redis_panel import RedisPanel, fail_over
 from .screens.help import HelpScreen
 from .screens.messages import QueueMessagesScreen
 from .screens.purge import confirm_purge
@@ -418,14 +418,8 @@ class DevstackApp(App[int]):
         self.push_screen(RdbScreen(offer))
 
     def action_failover(self) -> None:
-        """`devstack failover` from the TUI, on the engine's loop (it only awaits): the new master and the time."""
-        async def failover() -> None:
-            result = await self.source.failover()
-            self.notify(f"master {result['old']} → {result['new']}; writable after {result['writable_seconds']:.2f} s "
-                        f"(sentinels agreed after {result['agreed_seconds']:.2f} s)", title="failover", timeout=10,
-                        markup=False)
         self.notify("failing over: asking the sentinels…", timeout=3)
-        self._command(failover(), "failover")
+        self._command(fail_over(self), "failover")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -78,6 +78,13 @@ def _short(address: str) -> str:
     return address[len("127.0.0.1"):] if address.startswith("127.0.0.1:") else address
 
 
+async def fail_over(app) -> None:
+    """`F`: `devstack failover` on the engine's loop (it only awaits, the screen keeps drawing); the result line."""
+    result = await app.source.failover()
+    app.notify(f"master {result['old']} → {result['new']}; writable after {result['writable_seconds']:.2f} s "
+               f"(sentinels agreed after {result['agreed_seconds']:.2f} s)", title="failover", timeout=10, markup=False)
+
+
 class KeptLines(Static):
     """A `Static` of a few short lines whose rendered lines are kept by their text: the Redis figures
     change every second but mostly take values they had before (latency 0.2/0.3/0.4 ms, a few ops/s
