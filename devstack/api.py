@@ -28,13 +28,14 @@ from .control_commands import redis_summary
 from .engine import Engine
 from .errors import DevstackError
 from .events import State
+from .topology import NodeState, TopologyState
 from .usage import Usage, UsageMonitor
 
 if TYPE_CHECKING:
     from .broker import MessageInfo, QueueInfo, RedisStats, TaskEvent
 
 __all__ = ["Stack", "HeaderInfo", "ServiceRow", "Usage", "QueueInfo", "MessageInfo", "RedisStats", "TaskEvent",
-           "when_words"]
+           "TopologyState", "NodeState", "when_words"]
 
 _BROKER_TYPES = ("QueueInfo", "MessageInfo", "RedisStats", "TaskEvent")
 
@@ -92,6 +93,7 @@ class Stack:
         self._clients: dict[tuple, object] = {}
         self._usage = UsageMonitor()
         self._poller = None  # devstack.broker.BrokerPoller, at the first poll
+        self._topology = None  # devstack.topology.TopologyPoller, at the first poll of a sentinel group or cluster
         self._tracker = None  # devstack.tasks.TaskTracker, once the stack started
         self._tracker_task: asyncio.Task | None = None
         self._tracker_ready = asyncio.Event()
@@ -244,6 +246,18 @@ class Stack:
         from .topology import kill_node
 
         return kill_node(self.engine.services, self.engine.redis_nodes, name, hold)
+
+    def redis_topology(self) -> TopologyState | None:
+        """Blocking: a sentinel group's or cluster's state for the Redis panel (None: one Redis server).
+        One connection per node, kept among the stack's clients (`shutdown` closes them)."""
+        endpoint = self.engine.endpoint
+        if endpoint is None or not (endpoint.sentinels or endpoint.cluster):
+            return None
+        if self._topology is None or self._topology.endpoint is not endpoint:
+            from .topology import TopologyPoller
+
+            self._topology = TopologyPoller(endpoint, self._clients)
+        return self._topology.poll()
 
     # ----- Redis and the broker (blocking) ---------------------------------------------------------
     def _client(self, db: int, *, raw_info: bool = False):

@@ -29,7 +29,7 @@ from .header import StackHeader
 from .logs import LogView
 from .processes import ALL, ProcessTable
 from .queues import QueuesPanel
-from .redis_panel import RedisPanel
+from .redis_panel import RedisPanel, fail_over
 from .screens.help import HelpScreen
 from .screens.messages import QueueMessagesScreen
 from .screens.purge import confirm_purge
@@ -52,9 +52,11 @@ class DevstackApp(App[int]):
     class Polled(Message):
         """The poll thread's tick: what it fetched this round (None: not polled this time)."""
 
-        def __init__(self, stats, queues, usage, failure: str | None, applied: threading.Event) -> None:
+        def __init__(self, stats, queues, usage, failure: str | None, applied: threading.Event,
+                     topology=None) -> None:
             super().__init__()
             self.stats, self.queues, self.usage, self.failure, self.applied = stats, queues, usage, failure, applied
+            self.topology = topology
 
     CSS_PATH = "app.tcss"
     TITLE = "devstack"
@@ -73,6 +75,7 @@ class DevstackApp(App[int]):
         Binding("u", "requeue", "Requeue",
                 tooltip="Requeue unacked (devstack requeue)"),
         Binding("d", "remote_debug", "rdb", tooltip="Open the waiting celery.contrib.rdb session"),
+        Binding("F", "failover", "Failover", tooltip="Sentinel failover (devstack failover)"),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "escape", show=False),
         Binding("q", "quit_stack", "Quit", priority=False),
@@ -93,6 +96,7 @@ class DevstackApp(App[int]):
         self.stack_stopped = threading.Event()  # set once `q`, SIGTERM or SIGHUP finished stopping the stack
         self._feed_started = False
         self._usage = {}
+        self._topology = None  # the last sentinel group / cluster state polled (None: one Redis server)
         self._poll_stop = threading.Event()
         self._unsubscribe = None
 
@@ -238,6 +242,9 @@ class DevstackApp(App[int]):
         # The worker's pool in the list's title: the table's columns have no room left at 62 cells.
         pool = next((r.detail for r in rows if r.name == "worker" and r.detail), "")
         title = f"processes · worker {pool}" if pool else "processes"
+        topology = self._topology
+        if topology is not None and topology.kind == "sentinel" and topology.master not in (None, "redis"):
+            title += f" · master {topology.master}"  # after a failover the names no longer say the roles
         if self.processes.border_title != title:  # a same-value assignment still repaints the border
             self.processes.border_title = title
         if self.details.display:
@@ -269,7 +276,7 @@ class DevstackApp(App[int]):
         next_broker = next_usage = 0.0
         while not self._poll_stop.is_set():
             began = time.monotonic()
-            stats = queues = usage = failure = None
+            stats = queues = usage = failure = topology = None
             if not self._stopping:
                 if began >= next_usage:
                     try:
@@ -280,11 +287,12 @@ class DevstackApp(App[int]):
                 if began >= next_broker and source.redis_ready:
                     try:
                         stats, queues = source.broker_poll()
+                        topology = source.redis_topology()
                     except Exception as exc:  # never let a poll take the UI down
                         failure = f"broker poll failed: {exc!r}"
                     next_broker = began + source.poll_seconds
             applied = threading.Event()
-            if not self.post_message(self.Polled(stats, queues, usage, failure, applied)):
+            if not self.post_message(self.Polled(stats, queues, usage, failure, applied, topology)):
                 return  # the app is closing
             while not applied.wait(0.5):  # back-pressure: one round in flight (the app may be suspended)
                 if self._poll_stop.is_set():
@@ -299,10 +307,15 @@ class DevstackApp(App[int]):
                 self.logs.feed(DEVSTACK, message.failure)
             if message.usage is not None:
                 self._usage = message.usage
+            if message.stats is not None:  # before the flush: the process list's title names a moved master
+                kind = message.topology and message.topology.kind
+                if kind != (self._topology and self._topology.kind):
+                    self.refresh_bindings()  # F exists only behind sentinels
+                self._topology = message.topology
             self._states_dirty = True
             self._flush_buffers()  # the tick (uptimes, countdowns, log status) in the same frame as the panels
             if message.stats is not None:
-                self.redis_panel.show(message.stats)
+                self.redis_panel.show(message.stats, message.topology)
             if message.queues is not None:
                 self.queues_panel.show(message.queues)
         finally:
@@ -389,6 +402,8 @@ class DevstackApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "remote_debug" and not self.rdb_offers:
             return None  # shown dimmed in the footer until a debugger waits
+        if action == "failover":
+            return self._topology is not None and self._topology.kind == "sentinel"
         return True
 
     def action_remote_debug(self) -> None:
@@ -401,6 +416,10 @@ class DevstackApp(App[int]):
         self.rdb_offers.pop(offer.port)  # rdb takes one client; the session's end closes the screen
         self.refresh_bindings()
         self.push_screen(RdbScreen(offer))
+
+    def action_failover(self) -> None:
+        self.notify("failing over: asking the sentinels…", timeout=3)
+        self._command(fail_over(self), "failover")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

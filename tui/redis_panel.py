@@ -1,5 +1,6 @@
 """The Redis panel: PONG and latency (or the error in words), version, uptime, memory, clients,
-ops/sec with a sparkline and keys per database labelled with its role."""
+ops/sec with a sparkline and keys per database labelled with its role; under them, a sentinel group's
+master, quorum and replica lag, or a cluster's state and nodes (slots, keys)."""
 from __future__ import annotations
 
 from collections import OrderedDict, deque
@@ -11,7 +12,7 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual.widgets import Static
 
-from devstack.api import RedisStats
+from devstack.api import NodeState, RedisStats, TopologyState
 
 from .processes import human_bytes, human_duration
 from .sparkline import FastSparkline
@@ -33,6 +34,55 @@ def stats_text(stats: RedisStats | None) -> Text:
     dbs = [f"db{db} {stats.db_roles.get(db, '')}: {n}".replace(" :", ":") for db, n in stats.keys_per_db.items()]
     text.append("keys " + " · ".join(dbs or ["none"]))
     return text
+
+
+def topology_text(state: TopologyState) -> Text:
+    """The lines about a sentinel group or a cluster, appended under the server's figures."""
+    text = Text()
+    if state.kind == "sentinel":
+        agreed = state.agree == state.sentinels and state.agree >= state.quorum > 0
+        text.append("sentinel · ")
+        where = next((f" {_short(n.address)}" for n in state.nodes if n.name == state.master), "")
+        text.append(f"master {state.master or '?'}{where}", style="bold")
+        text.append(f" · {state.agree}/{state.sentinels} agree (quorum {state.quorum or '?'})",
+                    style="green" if agreed else "bold yellow")
+        for node in state.nodes:
+            if node.role == "replica":
+                lag = "?" if node.lag_bytes is None else f"{node.lag_bytes} B"
+                text.append(f"\n {node.name} {_short(node.address)} replica · lag {lag}")
+            elif node.role != "master":
+                text.append(f"\n {node.name} {_short(node.address)} says {node.role}", style="bold yellow")
+    else:
+        text.append("cluster ")
+        text.append(state.state or "?", style="bold green" if state.state == "ok" else "bold red")
+        masters = sum(1 for n in state.nodes if n.role == "master")
+        text.append(f" · {state.slots_covered}/16384 slots · {masters} masters")
+        for node in state.nodes:
+            text.append("\n")
+            text.append_text(_cluster_node(node))
+    if state.error:
+        text.append(f"\n✗ {state.error}", style="bold red")
+    return text
+
+
+def _cluster_node(node: NodeState) -> Text:
+    role = f"replica of {node.master}" if node.role == "replica" and node.master else node.role
+    slots = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in node.slots)
+    keys = "" if node.keys is None else f" · {node.keys} keys"
+    return Text(f" {node.name} {_short(node.address)} {role}{' ' + slots if slots else ''}{keys}",
+                style="bold red" if node.role == "down" else "")
+
+
+def _short(address: str) -> str:
+    """`:7000` for a loopback node (every node devstack launches), the whole address otherwise."""
+    return address[len("127.0.0.1"):] if address.startswith("127.0.0.1:") else address
+
+
+async def fail_over(app) -> None:
+    """`F`: `devstack failover` on the engine's loop (it only awaits, the screen keeps drawing); the result line."""
+    result = await app.source.failover()
+    app.notify(f"master {result['old']} → {result['new']}; writable after {result['writable_seconds']:.2f} s "
+               f"(sentinels agreed after {result['agreed_seconds']:.2f} s)", title="failover", timeout=10, markup=False)
 
 
 class KeptLines(Static):
@@ -101,11 +151,14 @@ class RedisPanel(Vertical):
     def on_mount(self) -> None:
         self.border_title = "redis"
 
-    def show(self, stats: RedisStats) -> None:
+    def show(self, stats: RedisStats, topology: TopologyState | None = None) -> None:
         self.stats = stats
         if not (self._lines.is_attached and self._spark.is_attached):
             return  # the app is tearing down: its children go before the last poll round is applied
         text = stats_text(stats)
+        if topology is not None:
+            text.append("\n")
+            text.append_text(topology_text(topology))
         plain = text.plain
         if plain != self._shown:
             # Same number of lines: no layout pass (a re-layout every second is most of the idle CPU).

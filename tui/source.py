@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from devstack.api import HeaderInfo, MessageInfo, QueueInfo, RedisStats, ServiceRow, TaskEvent, Usage
+from devstack.api import HeaderInfo, MessageInfo, QueueInfo, RedisStats, ServiceRow, TaskEvent, TopologyState, Usage
 
 __all__ = ["Source", "HeaderInfo", "ServiceRow", "Usage"]
 
@@ -37,6 +37,7 @@ class Source(Protocol):
     async def set_solo(self, on: bool | None = None) -> bool: ...
     async def set_debug(self, name: str, on: bool, port: int | None = None) -> dict: ...
     async def requeue(self) -> int: ...
+    async def failover(self) -> dict: ...
     def send_input(self, name: str, text: str) -> bool: ...
 
     def broker_poll(self) -> tuple[RedisStats, list[QueueInfo] | None]:
@@ -45,6 +46,8 @@ class Source(Protocol):
         """Blocking."""
     def purge(self, queue: str) -> int:
         """Blocking."""
+    def redis_topology(self) -> TopologyState | None:
+        """Blocking: a sentinel group's or cluster's state (None: one Redis server)."""
 
     async def task_events(self, on_event: Callable[[TaskEvent], None]) -> None:
         """Runs until cancelled."""

@@ -11,6 +11,7 @@ from ..errors import DevstackError
 from ..redis_server import PASSWORD_FILE as REDIS_PASSWORD_FILE
 from ..resp import RedisReplyError, raw_command
 from ..topology.cluster import cluster_info
+from ..topology.state import parse_cluster_nodes
 from ..topology.nodes import node_kwargs
 from ..topology.sentinel import DEFAULT_MASTER, PASSWORD_FILE
 from .context import Context
@@ -77,20 +78,39 @@ async def _sentinels(ports: list[int], password: str | None, master: str) -> Che
 
 
 async def _cluster(ports: list[int], password: str | None) -> Check:
-    names = [f"cluster-{i + 1}" if i < 3 else f"cluster-replica-{i - 2}" for i in range(len(ports))]
+    names = {p: f"cluster-{i + 1}" if i < 3 else f"cluster-replica-{i - 2}" for i, p in enumerate(ports)}
     infos = await asyncio.gather(*(cluster_info(node_kwargs(p, password)) for p in ports), return_exceptions=True)
     fix = ("`devstack restart {node}`; if the cluster stays `fail`, `devstack down` then `devstack up` "
            "forms it again")
-    for name, port, info in zip(names, ports, infos):
+    answering = [p for p, info in zip(ports, infos) if not isinstance(info, Exception)]
+    if not answering:
+        return Check(NAME, FAIL, f"no cluster node answers ({infos[0]})", "`devstack down` then `devstack up`")
+    view = await _ask(answering[0], password, "CLUSTER", "NODES")
+    nodes = {n.name: n for n in parse_cluster_nodes(view, lambda h, p: names.get(p, f"{h}:{p}"))} \
+        if isinstance(view, str) else {}
+    silent = [(names[p], p, info) for p, info in zip(ports, infos) if isinstance(info, Exception)]
+    for name, port, info in silent:
+        node = nodes.get(name)
+        if node is None or node.slots:
+            slots = ",".join(f"{a}-{b}" for a, b in node.slots) if node else "?"
+            return Check(NAME, FAIL, f"{name} (port {port}) does not answer ({info}) and no replica took over "
+                                     f"its slots {slots}", fix.format(node=name))
+    for port, info in zip(ports, infos):
         if isinstance(info, Exception):
-            return Check(NAME, FAIL, f"{name} (port {port}) does not answer ({info})", fix.format(node=name))
-        fields = info
-        state, assigned = fields.get("cluster_state", "?").strip(), fields.get("cluster_slots_assigned", "0").strip()
+            continue
+        state, assigned = info.get("cluster_state", "?").strip(), info.get("cluster_slots_assigned", "0").strip()
         if state != "ok":
-            failing = fields.get("cluster_slots_fail", "0").strip()
-            return Check(NAME, FAIL, f"{name} (port {port}) reports cluster_state:{state} "
-                                     f"({failing} slots failing)", fix.format(node=name))
+            down = [n.name for n in nodes.values() if n.role == "down"]
+            failing = info.get("cluster_slots_fail", "0").strip()
+            culprit = down[0] if down else names[port]
+            return Check(NAME, FAIL, f"{names[port]} (port {port}) reports cluster_state:{state} ({failing} slots "
+                                     f"failing{'; down: ' + ', '.join(down) if down else ''})", fix.format(node=culprit))
         if assigned != str(SLOTS):
-            return Check(NAME, FAIL, f"{name} (port {port}) sees {assigned} of {SLOTS} slots assigned",
+            return Check(NAME, FAIL, f"{names[port]} (port {port}) sees {assigned} of {SLOTS} slots assigned",
                          "`devstack down` then `devstack up` assigns every slot again")
+    if silent:
+        name, port, info = silent[0]
+        return Check(NAME, WARN, f"{name} (port {port}) does not answer ({info}); the cluster serves all {SLOTS} "
+                                 "slots without it (a replica took over)",
+                     f"`devstack start {name}` (or `devstack restart {name}`): it rejoins as a replica")
     return Check(NAME, OK, f"cluster of {len(ports)} nodes: state ok, all {SLOTS} slots served")

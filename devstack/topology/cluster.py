@@ -10,6 +10,7 @@ from ..redis_server import RedisEndpoint, plan_redis, resolve_mode
 from ..resp import RedisReplyError, raw_command
 from ..supervisor.spec import ServiceSpec
 from .nodes import HOST, PortPicker, data_node, node_dir, node_kwargs
+from .state import parse_cluster_nodes
 
 MASTERS = 3
 SLOTS = 16384
@@ -106,4 +107,19 @@ class ClusterProbe(RedisProbe):
             return False
         bad = [s for s in states if s.get("cluster_state") != "ok"]
         self.last_error = f"{len(bad)} cluster node(s) not in cluster_state:ok yet" if bad else None
-        return not bad
+        return not bad and await self._replicas_known()
+
+    async def _replicas_known(self) -> bool:
+        """Every replica is one in the first node's view (where the panel and a client's first startup node
+        look): REPLICATE is answered at once, but the other nodes learn of it by gossip up to ~1 s later."""
+        wanted = len(self.endpoint.cluster) - MASTERS
+        if not wanted:
+            return True
+        try:
+            text = await raw_command(node_kwargs(self.endpoint.cluster[0][1], self.endpoint.password), "CLUSTER", "NODES")
+        except (RedisReplyError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            self.last_error = f"cluster: {exc}"
+            return False
+        known = sum(1 for n in parse_cluster_nodes(text, lambda h, p: f"{h}:{p}") if n.role == "replica")
+        self.last_error = None if known == wanted else f"cluster-1 knows {known} of {wanted} replicas yet"
+        return known == wanted

@@ -121,6 +121,12 @@ class FakeSource:
         stats = self.redis_stats()
         return stats, (self.queues() if stats.ok else None)
 
+    def redis_topology(self):
+        return None  # one Redis server; tests/tui/test_redis_panel.py subclasses it with a sentinel group
+
+    async def failover(self) -> dict:
+        raise NotImplementedError("FakeSource runs one Redis server")
+
     def messages(self, queue):
         return [m for m in MESSAGES if m.queue == queue]
 

@@ -27,6 +27,7 @@ KEYS: list[tuple[str, str]] = [
     ("p", "purge the selected queue, or on a queue's messages the queue shown (asks first)"),
     ("u", "requeue what a killed worker left in unacked"),
     ("d", "open the waiting celery.contrib.rdb session here (offered when a task calls rdb.set_trace())"),
+    ("F", "sentinel topology: fail over to the replica (devstack failover); says the new master and how long"),
     ("Esc", "close a screen, the search box or the pdb line; in a remote debugger: hang up"),
     ("ctrl+p", "command palette (the same actions)"),
     ("?", "this help"),
