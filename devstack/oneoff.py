@@ -15,7 +15,7 @@ from .ports import SEARCH, is_free, port_owner, port_up_would_use, taken_message
 from .redis_server import RedisEndpoint
 from .topology import expected_endpoint
 from .secrets import mask
-from .state import is_locked, prepare_state_dir
+from .state import RUN, held_by_run, is_locked, prepare_state_dir, running_pid
 
 __all__ = ["stack_env", "run_command", "format_env"]
 
@@ -43,6 +43,12 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
     try:
         redis = request(state_dir, "status", timeout=10)["redis"]
     except DevstackError:
+        pid = running_pid(state_dir)
+        if (command := held_by_run(state_dir, pid)) is not None:
+            raise DevstackError(f"another `devstack run` (pid {pid}) is running `{command}` for this project, with a "
+                                "Redis of its own that it stops when done: two one-offs do not share it. Fix: wait "
+                                "until it has finished; to run several at once, start the stack first (`devstack up`): "
+                                "one-offs then share its Redis.", 1) from None
         raise DevstackError(f"a devstack process holds this project's lock ({state_dir}) but does not answer on its "
                             "control socket: a stack still starting, or another `devstack run`. Retry once it is up "
                             "(`devstack status`) or has finished.", 1) from None
@@ -135,6 +141,7 @@ async def run_command(config, argv: list[str], name: str | None = None) -> int:
     engine = Engine(_redis_only(config))
     try:
         await engine.start()
+        _say_who_holds_the_lock(engine.state_dir, argv, engine.secrets)
         redis = engine.services["redis"]
         try:
             await asyncio.wait_for(redis.wait_ready(), REDIS_READY_TIMEOUT)
@@ -146,6 +153,13 @@ async def run_command(config, argv: list[str], name: str | None = None) -> int:
         return await _run(argv, env, cwd)
     finally:
         await engine.shutdown()
+        (Path(config.project.state_dir) / RUN).unlink(missing_ok=True)
+
+
+def _say_who_holds_the_lock(state_dir: Path, argv: list[str], secrets: tuple[str, ...]) -> None:
+    """Name the command in the state folder, so a `devstack up` or another `run` meanwhile says who holds the lock."""
+    command = mask(shlex.join(argv), secrets)
+    (state_dir / RUN).write_text(json.dumps({"pid": os.getpid(), "command": command[:200]}))
 
 
 async def _run(argv: list[str], env: dict[str, str], cwd: Path) -> int:
