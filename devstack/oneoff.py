@@ -97,7 +97,7 @@ def redis_port_note(config) -> str | None:
         return f"devstack: {taken_message(port, 'Redis', '[redis] port')} `devstack up` will refuse to start until then."
     return (f"devstack: no stack is running and Redis port {redis.port} is taken{port_owner(redis.port)}, so this "
             f"shows {port}, the port `devstack up` would take now (picked again when it starts; set [redis] port "
-            "to fix it).")
+            "to pin one).")
 
 
 def format_env(env: dict[str, str], secrets: tuple[str, ...], *, as_json: bool, export: bool) -> str:
