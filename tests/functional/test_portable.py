@@ -4,6 +4,7 @@ what is left through `ps`, and process trees from psutil's process table."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import psutil
@@ -79,4 +80,19 @@ def test_usage_reads_the_process_table_under_the_hook(monkeypatch):
         for child in psutil.Process(shell.pid).children():
             child.kill()
         shell.kill()
+        shell.wait()
+
+
+def test_ps_finds_the_same_group_as_proc():
+    """The guard's table without /proc (`ps`, as on macOS) names the same members of a real process group."""
+    from devstack import guard
+
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
+    try:
+        wait_until(lambda: len(psutil.Process(shell.pid).children()) == 2, 5, "the shell's two sleeps")
+        via_proc = {pid for pid, _ppid, pgrp in guard._proc_table() if pgrp == shell.pid}
+        via_ps = {pid for pid, _ppid, pgrp in guard._ps_table() if pgrp == shell.pid}
+        assert via_ps == via_proc and len(via_ps) == 3
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
