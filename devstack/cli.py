@@ -194,9 +194,12 @@ def env(config_path: Path | None, service: str | None, as_json: bool, export: bo
     """Print the environment SERVICE gets (no SERVICE: what every service shares); the password masked."""
     from urllib.parse import quote
 
-    from .oneoff import format_env, stack_env
+    from .oneoff import format_env, redis_port_note, stack_env
 
-    values, password = stack_env(_load(config_path), service)
+    config = _load(config_path)
+    values, password = stack_env(config, service)
+    if note := redis_port_note(config):
+        click.echo(note, err=True)  # stderr: stdout stays what `eval "$(devstack env --export)"` reads
     secrets = () if show_secrets else (password, quote(password, safe=""))
     click.echo(format_env(values, secrets, as_json=as_json, export=export))
 

@@ -5,6 +5,8 @@ The guard notices devstack's death three ways: PR_SET_PDEATHSIG (Linux), EOF on 
 only devstack holds open (every OS), and a parent-pid check. It is a child subreaper, so grandchildren
 that lose their parent (a pool child, a daemonised helper) become its children and are killed too.
 Stdlib only and no site import: it starts in ~15 ms.
+Test hook: `DEVSTACK_FORCE_PORTABLE=1` in the environment makes it skip prctl and /proc (the lifeline pipe
+and `ps` instead), so the paths macOS takes run, and are tested, on Linux.
 
 Protocol (the parent side is devstack/supervisor/guard_client.py): `guard.py --lifeline FD --report FD --parent PID --grace S [--spare FD --progress FD --preload MODS --patch celery] -- argv...`
 - writes "<service pid>\\n" to the report fd once the service is forked;
@@ -25,7 +27,17 @@ _STOP_SIGNALS = (signal.SIGTERM,)
 _IGNORED_SIGNALS = (signal.SIGINT, signal.SIGHUP)
 
 
+def portable_forced(environ=os.environ):
+    """True when the test hook asks for the code paths of a system without prctl and /proc."""
+    return environ.get("DEVSTACK_FORCE_PORTABLE") == "1"
+
+
+PORTABLE = portable_forced()
+
+
 def _prctl(option, value):
+    if PORTABLE:
+        return False
     try:
         import ctypes
 
@@ -38,12 +50,20 @@ def _prctl(option, value):
 def _descendants_and_group(pgid):
     """Pids of our children (subreaped orphans included) and of the service's process group."""
     me = os.getpid()
-    found = []
     try:
-        entries = os.listdir("/proc")
+        table = _ps_table() if PORTABLE else _proc_table()
     except OSError:
-        return found
-    for entry in entries:
+        try:
+            table = _ps_table()
+        except OSError:  # no /proc and no `ps`: the group probe at least says whether the group is empty
+            return [pgid] if _group_alive(pgid) else []
+    return [pid for pid, ppid, pgrp in table if ppid == me or pgrp == pgid]
+
+
+def _proc_table():
+    """(pid, ppid, pgid) of every process, from /proc (Linux)."""
+    table = []
+    for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
@@ -52,10 +72,33 @@ def _descendants_and_group(pgid):
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
-        ppid, pgrp = int(fields[1]), int(fields[2])
-        if ppid == me or pgrp == pgid:
-            found.append(int(entry))
-    return found
+        table.append((int(entry), int(fields[1]), int(fields[2])))
+    return table
+
+
+def _ps_table():
+    """(pid, ppid, pgid) of every living process but `ps` itself, from `ps` (macOS and the BSDs have no
+    /proc). Zombies are left out: without a subreaper an orphan's zombie waits for init, and holds nothing."""
+    import subprocess
+
+    ps = subprocess.Popen(["ps", "-A", "-o", "pid=,ppid=,pgid=,stat="], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    out, _ = ps.communicate()
+    if ps.returncode != 0:
+        raise OSError(f"ps exited with {ps.returncode}")
+    rows = (line.split() for line in out.decode().splitlines())
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows
+            if len(r) == 4 and not r[3].startswith("Z") and int(r[0]) != ps.pid]
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _signal_all(pgid, sig):

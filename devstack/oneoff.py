@@ -11,10 +11,11 @@ from pathlib import Path
 
 from . import environment
 from .errors import DevstackError
+from .ports import SEARCH, is_free, port_owner, port_up_would_use, taken_message
 from .redis_server import RedisEndpoint
 from .topology import expected_endpoint
 from .secrets import mask
-from .state import is_locked, prepare_state_dir
+from .state import RUN, held_by_run, is_locked, prepare_state_dir, running_pid
 
 __all__ = ["stack_env", "run_command", "format_env"]
 
@@ -42,6 +43,12 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
     try:
         redis = request(state_dir, "status", timeout=10)["redis"]
     except DevstackError:
+        pid = running_pid(state_dir)
+        if (command := held_by_run(state_dir, pid)) is not None:
+            raise DevstackError(f"another `devstack run` (pid {pid}) is running `{command}` for this project, with a "
+                                "Redis of its own that it stops when done: two one-offs do not share it. Fix: wait "
+                                "until it has finished; to run several at once, start the stack first (`devstack up`): "
+                                "one-offs then share its Redis.", 1) from None
         raise DevstackError(f"a devstack process holds this project's lock ({state_dir}) but does not answer on its "
                             "control socket: a stack still starting, or another `devstack run`. Retry once it is up "
                             "(`devstack status`) or has finished.", 1) from None
@@ -51,8 +58,7 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
 def stack_env(config, name: str | None = None, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     """(environment of service `name`, the Redis password) without starting anything.
 
-    With no stack running, the wiring names the configured port: `devstack up` may pick another one
-    when that one is taken (it says so), which `devstack env` then shows once the stack runs.
+    With no stack running, the wiring names the port `devstack up` would take now (see `redis_port_note`).
     """
     _check_service(config, name)
     environ = dict(os.environ if environ is None else environ)
@@ -61,8 +67,37 @@ def stack_env(config, name: str | None = None, environ: dict[str, str] | None = 
     password = environment.stack_password(config, environ, file_vars)
     endpoint = _running_endpoint(config, password)
     if endpoint is None:
-        endpoint = expected_endpoint(config.redis, Path(config.project.state_dir), password)
+        endpoint = expected_endpoint(config.redis, Path(config.project.state_dir), password,
+                                     {"port": _port_up_would_use(config.redis)})
     return environment.service_env(config, name, endpoint, environ, file_vars), password
+
+
+def _port_up_would_use(redis) -> int | None:
+    """The Redis port `devstack up` would take now (None: the configured one); only where `up` picks one."""
+    if redis.mode == "external" or redis.topology != "standalone":
+        return None  # an external server's port is the user's; a topology picks its nodes' ports at `up`
+    return port_up_would_use(redis.port, explicit="port" in redis.model_fields_set)
+
+
+def redis_port_note(config) -> str | None:
+    """What `devstack env` says on stderr when no stack runs and the wiring is not simply the configured port."""
+    redis = config.redis
+    if is_locked(Path(config.project.state_dir)) or redis.mode == "external":
+        return None
+    if redis.topology != "standalone":
+        return (f"devstack: no stack is running; the {redis.topology} nodes' ports are picked at `devstack up` "
+                "(free ones near the configured ports): run `devstack env` again once it is up.")
+    port = _port_up_would_use(redis)
+    if port == redis.port and is_free(redis.port):
+        return None
+    if port is None:
+        return (f"devstack: Redis port {redis.port} and the {SEARCH} above it are taken: `devstack up` will fail. "
+                "Fix: set [redis] port to a free port.")
+    if port == redis.port:
+        return f"devstack: {taken_message(port, 'Redis', '[redis] port')} `devstack up` will refuse to start until then."
+    return (f"devstack: no stack is running and Redis port {redis.port} is taken{port_owner(redis.port)}, so this "
+            f"shows {port}, the port `devstack up` would take now (picked again when it starts; set [redis] port "
+            "to pin one).")
 
 
 def format_env(env: dict[str, str], secrets: tuple[str, ...], *, as_json: bool, export: bool) -> str:
@@ -106,6 +141,7 @@ async def run_command(config, argv: list[str], name: str | None = None) -> int:
     engine = Engine(_redis_only(config))
     try:
         await engine.start()
+        _say_who_holds_the_lock(engine.state_dir, argv, engine.secrets)
         redis = engine.services["redis"]
         try:
             await asyncio.wait_for(redis.wait_ready(), REDIS_READY_TIMEOUT)
@@ -117,6 +153,13 @@ async def run_command(config, argv: list[str], name: str | None = None) -> int:
         return await _run(argv, env, cwd)
     finally:
         await engine.shutdown()
+        (Path(config.project.state_dir) / RUN).unlink(missing_ok=True)
+
+
+def _say_who_holds_the_lock(state_dir: Path, argv: list[str], secrets: tuple[str, ...]) -> None:
+    """Name the command in the state folder, so a `devstack up` or another `run` meanwhile says who holds the lock."""
+    command = mask(shlex.join(argv), secrets)
+    (state_dir / RUN).write_text(json.dumps({"pid": os.getpid(), "command": command[:200]}))
 
 
 async def _run(argv: list[str], env: dict[str, str], cwd: Path) -> int:

@@ -95,10 +95,17 @@ def choose_port(port: int, *, explicit: bool, what: str, key: str) -> int:
         return port
     if explicit:
         raise DevstackError(taken_message(port, what, key), 1)
-    for candidate in range(port + 1, min(port + SEARCH, 65535) + 1):
-        if is_free(candidate):
-            return candidate
+    if (chosen := port_up_would_use(port, explicit=False)) is not None:
+        return chosen
     raise DevstackError(f"{taken_message(port, what, key)} No free port between {port} and {port + SEARCH} either.", 1)
+
+
+def port_up_would_use(port: int, *, explicit: bool) -> int | None:
+    """The port `choose_port` would take now, never raising: ``port`` when free or set explicitly (a taken
+    explicit one makes `up` refuse), else the next free one above it; None when none is free."""
+    if explicit or is_free(port):
+        return port
+    return next((c for c in range(port + 1, min(port + SEARCH, 65535) + 1) if is_free(c)), None)
 
 
 def moved_notice(default: int, chosen: int, what: str, key: str) -> str:

@@ -19,6 +19,7 @@ from .control_client import SOCKET, socket_path  # noqa: F401  (one rule for whe
 from .errors import DevstackError
 
 LOCK, RECORD = "devstack.lock", "processes.json"
+RUN = "run.json"  # while `devstack run` holds the lock for its command (see oneoff.py): its pid and command
 
 
 def prepare_state_dir(state_dir: Path) -> Path:
@@ -49,6 +50,12 @@ class StackLock:
         except BlockingIOError:
             os.close(fd)
             pid = running_pid(self.path.parent)
+            if (command := held_by_run(self.path.parent, pid)) is not None:
+                raise DevstackError(
+                    f"`devstack run` (pid {pid}) is running `{command}` for this project, with the stack's Redis "
+                    f"started for it (state in {self.path.parent}). A stack does not start beside it, so that a "
+                    f"setup step such as a migration never races the services. Fix: wait until it has finished, or "
+                    f"stop it (Ctrl-C in its terminal, or `kill {pid}`); then `devstack up`.", 1)
             who = f" (devstack pid {pid})" if pid else ""
             raise DevstackError(
                 f"A devstack stack is already running for this project{who}, state in {self.path.parent}. "
@@ -61,6 +68,15 @@ class StackLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def held_by_run(state_dir: Path, pid: int | None) -> str | None:
+    """The command a `devstack run` holds the lock for (from its RUN file), None if not a run's lock."""
+    try:
+        run = json.loads((state_dir / RUN).read_text())
+    except (OSError, ValueError):
+        return None
+    return run.get("command", "?") if pid and run.get("pid") == pid else None  # else a killed run's file
 
 
 def is_locked(state_dir: Path) -> bool:
