@@ -12,12 +12,12 @@ from ..broker_url import SHAPE, broker_url_problems
 from ..diagnose import DETECTORS, Diagnosis, LogDiagnoser, diagnose_line
 from ..secrets import mask
 from .checks import CHECKS, DEFAULT_VISIBILITY_TIMEOUT, count_watched_dirs, visibility_timeout
-from .context import INOTIFY_LIMIT, Context, Target, build_context, expected_endpoint
+from .context import Context, Target, build_context, expected_endpoint
 from .report import FAIL, OK, WARN, Check, format_report
 from .run import run_doctor
 
 __all__ = [
-    "CHECKS", "DEFAULT_VISIBILITY_TIMEOUT", "DETECTORS", "FAIL", "INOTIFY_LIMIT", "OK", "SHAPE", "WARN",
+    "CHECKS", "DEFAULT_VISIBILITY_TIMEOUT", "DETECTORS", "FAIL", "OK", "SHAPE", "WARN",
     "Check", "Context", "Diagnosis", "LogDiagnoser", "Target",
     "broker_url_problems", "build_context", "count_watched_dirs", "diagnose_line", "expected_endpoint",
     "format_report", "mask", "run_doctor", "visibility_timeout",

@@ -11,13 +11,13 @@ import shutil
 import socket
 import subprocess
 from datetime import datetime, timezone
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable
 
 from ..broker import QueueInspector, active_queues, fast_fail_client
 from ..broker_url import SHAPE, broker_url_problems
 from ..ports import listener
+from ..reload.inotify import RAISE_IT, count_watched_dirs, watch_limit
 from ..secrets import mask
 from ..state import running_pid
 from ..watch_ignore import DEFAULT_IGNORE
@@ -246,38 +246,22 @@ def _watch_ignores(config) -> set[str]:
     return names
 
 
-def count_watched_dirs(root: Path, ignore: set[str], stop_at: int) -> int:
-    """Folders under root (root included) a recursive watcher would register, stopping past stop_at.
-
-    ``ignore`` holds folder names and globs on a name ("*.egg-info"), as in watch_ignore.
-    """
-    names = {p for p in ignore if not any(c in p for c in "*?[")}  # a set lookup for most, globs apart
-    globs = [p for p in ignore if p not in names]
-    count = 0
-    for _dir, dirs, _files in os.walk(root):
-        count += 1
-        if count > stop_at:
-            break
-        dirs[:] = [d for d in dirs if d not in names and not any(fnmatchcase(d, g) for g in globs)]
-    return count
-
-
 def check_inotify(ctx: Context) -> Check:
     if not ctx.config.reload.enabled or ctx.config.reload.polling:
         return Check("inotify", OK, "not used (reload disabled or polling)")
-    try:
-        limit = int(ctx.inotify_limit_path.read_text().strip())
-    except (OSError, ValueError):
+    found = watch_limit(ctx.inotify_limit_files)
+    if found is None:
         return Check("inotify", OK, "no inotify watch limit on this system")
+    limit, source = found
     root = Path(ctx.config.root)
     dirs = count_watched_dirs(root, _watch_ignores(ctx.config), limit)
-    fix = ("raise it: `echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/60-inotify.conf && "
-           "sudo sysctl --system`, or add big folders to watch_ignore, or set [reload] polling = true")
+    fix = (f"raise it: {RAISE_IT}, or add big folders to watch_ignore, or set [reload] polling = true "
+           "(devstack polls by itself when the limit is too low)")
     if dirs > limit:
         return Check("inotify", FAIL, f"{root} has more than {limit} folders to watch, above "
-                                      f"fs.inotify.max_user_watches = {limit}: hot reload cannot watch them all", fix)
+                                      f"{source} = {limit}: hot reload falls back to polling", fix)
     if dirs > limit // 2:
-        return Check("inotify", WARN, f"{root} has {dirs} folders to watch and fs.inotify.max_user_watches is "
+        return Check("inotify", WARN, f"{root} has {dirs} folders to watch and {source} is "
                                       f"{limit}: editors and other watchers share that limit", fix)
     return Check("inotify", OK, f"{dirs} folders to watch, limit {limit}")
 

@@ -19,8 +19,8 @@ from ..envfile import compose_env, parse_env_file, resolve_env_file
 from ..errors import DevstackError
 from ..probes import SentinelProbe
 from ..redis_server import RedisEndpoint, external_endpoint, password_source, resolve_mode
+from ..reload.inotify import LIMIT_FILES
 
-INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Context:
     password_source: str = ""
     worker_env: dict[str, str] = field(default_factory=dict)
     timeout: float = 1.0
-    inotify_limit_path: Path = INOTIFY_LIMIT
+    inotify_limit_files: tuple[tuple[Path, str], ...] = LIMIT_FILES  # (file, sysctl name); tests give their own
     _probes: dict = field(default_factory=dict)
 
     @property

@@ -16,7 +16,7 @@ def run_doctor(config, environ: dict[str, str] | None = None, *, timeout: float 
     """Every check against the configured stack; returns the checks and the secrets to mask on output."""
     ctx = build_context(config, environ, timeout=timeout)
     if inotify_limit_path is not None:
-        ctx.inotify_limit_path = inotify_limit_path
+        ctx.inotify_limit_files = ((inotify_limit_path, "fs.inotify.max_user_watches"),)  # a stand-in file
     results = []
     for check in checks:
         try:

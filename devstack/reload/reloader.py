@@ -17,6 +17,7 @@ from ..config import ConfigError, load_config
 from ..envfile import parse_env_file
 from ..events import State
 from ..module_report import ModuleReports
+from .inotify import over_limit
 from .plan import ReloadPlanner, files_under, describe_files
 
 MAX_BATCH_WAIT = 2.0  # a file rewritten non-stop still reloads this often (the storm guard caps it)
@@ -83,6 +84,8 @@ class Reloader:
         self._stop = asyncio.Event()
         self._dispatcher: asyncio.Task | None = None
         self._flat: set[Path] = set()
+        self._polling = False
+        self._limit_said: str | None = None  # the inotify-limit notice, said once until it changes
 
     # ----- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -112,6 +115,12 @@ class Reloader:
         self.armed.clear()
         flat, deep = self.planner.targets()
         self._flat = set(flat)
+        self._polling = bool(self.config.reload.polling)
+        if not self._polling and (why := over_limit(flat, deep)):
+            self._polling = True  # else the folders past the limit would be silently left out
+            if why != self._limit_said:
+                self._limit_said = why
+                self._notice(f"reload: {why}.", "warning")
         groups = [(paths, recursive) for paths, recursive in ((flat, False), (deep, True)) if paths]
         self._armed_needed = len(groups)
         self._armed_seen: set[int] = set()
@@ -130,7 +139,7 @@ class Reloader:
             self._start_watchers()
 
     async def _watch(self, index: int, paths: list[Path], recursive: bool) -> None:
-        polling = True if self.config.reload.polling else None  # None: watchfiles reads WATCHFILES_FORCE_POLLING
+        polling = True if self._polling else None  # None: watchfiles reads WATCHFILES_FORCE_POLLING
         # watchfiles holds a batch while changes keep coming, up to `debounce`: keep that well below our
         # quiet window, or a steady burst (a checkout) would look quiet between two batches.
         batch_ms = max(WATCH_STEP_MS, self.config.reload.debounce_ms // 2)

@@ -34,11 +34,11 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = 
 class Stack:
     """A `devstack up --no-tui` subprocess with its output captured in a file."""
 
-    def __init__(self, folder: Path, config: Path, extra_args=(), env=None):
+    def __init__(self, folder: Path, config: Path, extra_args=(), env=None, prefix=()):
         self.folder, self.config = folder, config
         self.out_path = folder / "up.out"
         self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen([*DEVSTACK, "up", "--no-tui", "--config", str(config), *extra_args],
+        self.proc = subprocess.Popen([*prefix, *DEVSTACK, "up", "--no-tui", "--config", str(config), *extra_args],
                                      cwd=folder, stdout=self.out, stderr=subprocess.STDOUT,
                                      env=env or os.environ.copy())
         self.settings = tomllib.loads(config.read_text())
