@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from .errors import DevstackError
+from .lockfiles import running_run
 
 SOCKET = "control.sock"
 
@@ -51,6 +52,10 @@ def connect(state_dir: Path, timeout: float | None = 120) -> socket.socket:
         sock.connect(str(path))
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
+        if (run := running_run(state_dir)) is not None:
+            raise DevstackError(f"No stack is running: `devstack run` (pid {run[0]}) holds this project for `{run[1]}` "
+                                "(a setup step does not run beside the services). Fix: wait until it has finished, "
+                                "then `devstack up`.", 1)
         raise DevstackError(f"No devstack stack is running for this project (no control socket at {path}). "
                             "Start it with `devstack up`.", 1)
     return sock

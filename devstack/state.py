@@ -17,9 +17,8 @@ import psutil
 
 from .control_client import SOCKET, socket_path  # noqa: F401  (one rule for where the socket is; the client needs it without psutil)
 from .errors import DevstackError
+from .lockfiles import LOCK, RECORD, RUN, held_by_run  # noqa: F401  (re-exported: oneoff and tests use them here)
 
-LOCK, RECORD = "devstack.lock", "processes.json"
-RUN = "run.json"  # while `devstack run` holds the lock for its command (see oneoff.py): its pid and command
 
 
 def prepare_state_dir(state_dir: Path) -> Path:
@@ -68,15 +67,6 @@ class StackLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def held_by_run(state_dir: Path, pid: int | None) -> str | None:
-    """The command a `devstack run` holds the lock for (from its RUN file), None if not a run's lock."""
-    try:
-        run = json.loads((state_dir / RUN).read_text())
-    except (OSError, ValueError):
-        return None
-    return run.get("command", "?") if pid and run.get("pid") == pid else None  # else a killed run's file
 
 
 def is_locked(state_dir: Path) -> bool:

@@ -33,6 +33,10 @@ def test_up_and_a_second_run_are_refused_while_a_run_holds_the_lock(tmp_path):
         assert "`devstack run` (pid " in up.stderr and f"is running `{sys.executable} -c" in up.stderr, up.stderr
         assert "migration never races" in up.stderr and "Fix: wait until it has finished" in up.stderr
         assert "Traceback" not in up.stderr + up.stdout
+        for command in (("status",), ("status", "--json"), ("down",)):
+            res = run_cli(*command, "--config", str(config), cwd=tmp_path)
+            assert res.returncode == 1 and "No stack is running: `devstack run` (pid " in res.stderr, res.stderr
+            assert f"holds this project for `{sys.executable} -c" in res.stderr and "Traceback" not in res.stderr
         second = run_cli("run", "--config", str(config), "--", "true", cwd=tmp_path)
         assert second.returncode == 1 and "another `devstack run` (pid " in second.stderr, second.stderr
         (tmp_path / "release").touch()
