@@ -32,13 +32,13 @@ class RedisEndpoint:
     mode: str
     host: str
     port: int
-    password: str | None
+    password: str | None = field(repr=False)  # never in a repr: tracebacks with locals print them
     scheme: str = "redis"
-    url_override: str | None = None  # external mode: the URL as the user gave it (sentinel etc.)
+    url_override: str | None = field(default=None, repr=False)  # external mode: the URL as given (may hold a password)
     master_name: str | None = None
     sentinels: tuple[tuple[str, int], ...] = ()  # a sentinel:// setup: every sentinel's host and port
     master: tuple[str, int] | None = None  # ... and the master they named, once the probe asked them
-    sentinel_password: str | None = None  # the sentinels' own password (a launched sentinel group has one)
+    sentinel_password: str | None = field(default=None, repr=False)  # the sentinels' own (a launched group has one)
     cluster: tuple[tuple[str, int], ...] = ()  # a cluster for the cache: its nodes (the broker is host:port)
     node_names: dict[int, str] = field(default_factory=dict)  # a launched topology: service name by port
 

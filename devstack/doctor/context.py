@@ -30,8 +30,8 @@ class Target:
     label: str  # "CELERY_BROKER_URL in .env": never the value
     host: str
     port: int
-    password: str | None
-    effective: bool  # reaches the processes devstack starts (not overridden by its wiring)
+    password: str | None = field(repr=False)  # never in a repr (tracebacks with locals)
+    effective: bool = True  # reaches the processes devstack starts (not overridden by its wiring)
     db: int = 0
 
 

@@ -21,7 +21,7 @@ async def failover(endpoint: RedisEndpoint) -> dict:
         raise DevstackError('`devstack failover` drills the sentinel group devstack launches. Fix: set [redis] '
                             'topology = "sentinel" (without mode = "external") and restart the stack.', 2)
     node_at = endpoint.node_names
-    old = endpoint.master or await agreed_master(endpoint)
+    old = await agreed_master(endpoint) or endpoint.master  # fresh: the sentinels may have moved it by themselves
     began = time.monotonic()
     deadline = began + FAILOVER_PATIENCE
     await _quiesce(endpoint, old)

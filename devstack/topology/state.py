@@ -115,6 +115,10 @@ class TopologyPoller:
         state.agree = named.count(master)
         state.master = self._name(*master)
         self._replication(state, master)
+        if state.nodes and state.nodes[0].role == "master" and state.agree >= max(state.quorum, 1):
+            # The sentinels may have failed over by themselves (a crashed master): devstack's own clients
+            # (the Redis panel's figures, the next `devstack failover`) follow them.
+            endpoint.master = master
         return state
 
     def _replication(self, state: TopologyState, master: tuple[str, int]) -> None:

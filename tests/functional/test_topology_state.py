@@ -14,7 +14,7 @@ from devstack.api import Stack
 from devstack.config import load_config
 from tests.functional.test_orphans import DevstackRun
 from tests.functional.test_topology_doctor import topology_line
-from tests.stack import write_demo_config
+from tests.stack import free_port, write_demo_config
 
 pytestmark = pytest.mark.functional
 
@@ -91,3 +91,27 @@ async def test_cluster_state_and_a_killed_master_failing_then_ok_after_its_repli
     finally:
         await stack.shutdown()
     print(f"cluster state test: {time.monotonic() - began:.1f} s")
+
+
+async def test_a_crashed_master_the_sentinels_replace_moves_devstacks_own_clients(tmp_path):
+    """No `devstack failover`: the master is killed and held down, the sentinels promote its replica by
+    themselves (down-after 1 s); the panel names the new master and devstack's Redis figures come from it."""
+    path = write_demo_config(tmp_path, redis=f'topology = "sentinel"\nsentinel_port = {free_port()}',
+                             api="enabled = false", worker="enabled = false", beat="enabled = false")
+    cli = DevstackRun(path).cli
+    stack = Stack.from_config(load_config(path))
+    try:
+        await stack.start(lambda: None)
+        assert await stack.wait_all_ready(60)
+        seen: list = []
+        state = await _until(stack, lambda s: s.master == "redis" and s.agree == 3, 10, "the sentinels on redis", seen)
+        old = stack.engine.endpoint.master
+        killed = await asyncio.to_thread(cli, "kill", "redis", "--hold")
+        assert killed.returncode == 0, killed.stderr
+        state = await _until(stack, lambda s: s.master == "redis-replica" and s.agree >= s.quorum
+                             and s.nodes and s.nodes[0].role == "master", 30, "the replica promoted", seen)
+        assert stack.engine.endpoint.master != old, (old, state)
+        stats, _ = await asyncio.to_thread(stack.broker_poll)
+        assert stats.ok, stats.error
+    finally:
+        await stack.shutdown()
