@@ -22,6 +22,10 @@ KIND_STYLE = {"received": "dim", "started": "cyan", "succeeded": "green", "faile
               "retried": "yellow", "revoked": "magenta", "rejected": "red"}
 FINAL = {"succeeded", "failed", "revoked", "rejected"}
 COLUMNS = ("time", "state", "task", "id", "worker", "result")
+REBUILD_EVERY = 0.5
+"""Seconds between two re-orderings of the table. In a flood every flush (12 a second) brought new tasks, and
+each rebuild re-measured and re-rendered the whole table: most of the event loop's time (py-spy, bench/task_flood.py),
+so key presses waited seconds. Rows already shown are still updated at every flush."""
 
 
 @dataclass
@@ -77,6 +81,8 @@ class TaskFeed(DataTable):
         self.filter_text = ""
         self._changed: set[str] = set()
         self._reorder = False
+        self._rebuilt_at = float("-inf")
+        self._rebuild_timer = None
 
     def on_mount(self) -> None:
         self.border_title = "tasks"
@@ -105,17 +111,26 @@ class TaskFeed(DataTable):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def flush(self) -> None:
-        if self._reorder:  # a new task goes on top: rebuild (a few hundred rows at most)
+        wait = self._rebuilt_at + REBUILD_EVERY - time.monotonic()
+        if self._reorder and wait <= 0:  # a new task goes on top: rebuild (a few hundred rows at most)
             self._rebuild()
         else:
             for uuid in self._changed:
                 if uuid in self.rows:
                     for column, value in zip(COLUMNS, self.tasks[uuid].cells()):
                         self.update_cell(uuid, column, value)
+            if self._reorder and self._rebuild_timer is None:  # the new tasks show at the next rebuild
+                self._rebuild_timer = self.set_timer(wait, self._deferred_rebuild)
         self._changed.clear()
+
+    def _deferred_rebuild(self) -> None:
+        self._rebuild_timer = None
+        if self._reorder:
+            self._rebuild()
 
     def _rebuild(self) -> None:
         self._reorder = False
+        self._rebuilt_at = time.monotonic()
         keep = self.selected
         self.clear()
         for row in reversed(self.tasks.values()):
