@@ -35,7 +35,9 @@ def status_text(result: dict, as_json: bool) -> str:
         state = f"{s['state']} (held)" if s.get("held") else s["state"]
         if s["state"] == "failed" and s.get("exit_code") is not None:
             state = f"failed (exit {s['exit_code']})"  # a oneshot step: its code is the news
-        lines.append(f"  {name:<{width}} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}")
+        debug = f"  debug :{s['debug']}" if s.get("debug") else ""  # as the TUI's process list shows it
+        lines.append(f"  {name:<{width}} {state:<14} pid {s['pid'] or '-':<8} up {uptime:<7} restarts {s['restarts']}"
+                     f"{debug}")
         if s.get("last_error"):
             lines.append(f"  {'':<{width}} last error: {s['last_error']}")
     return "\n".join(lines)

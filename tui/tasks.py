@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.binding import Binding
@@ -22,6 +22,12 @@ KIND_STYLE = {"received": "dim", "started": "cyan", "succeeded": "green", "faile
               "retried": "yellow", "revoked": "magenta", "rejected": "red"}
 FINAL = {"succeeded", "failed", "revoked", "rejected"}
 COLUMNS = ("time", "state", "task", "id", "worker", "result")
+SHOW_EVERY = 0.5
+"""Seconds between two updates of the table. In a flood every flush (12 a second) brought new tasks, and re-adding
+and re-rendering the table each time took most of the event loop (py-spy, bench/task_flood.py): key presses waited
+for seconds. A lone event after a quiet moment still shows at once."""
+MAX_REMOVALS = 20
+"""Rows pushed out by newer tasks above which re-adding the table is cheaper (each `remove_row` renumbers all)."""
 
 
 @dataclass
@@ -35,8 +41,11 @@ class TaskRow:
     hostname: str = ""
     runtime: float | None = None
     exception: str | None = None
+    _cells: tuple | None = field(default=None, repr=False, compare=False)
+    """The rendered cells, kept until the next event: a rebuild re-adds every row, most of them unchanged."""
 
     def apply(self, event: TaskEvent) -> None:
+        self._cells = None
         if event.name:
             self.name = event.name
         if event.hostname:
@@ -49,6 +58,11 @@ class TaskRow:
             self.state = event.kind
 
     def cells(self) -> tuple:
+        if self._cells is None:
+            self._cells = self._render()
+        return self._cells
+
+    def _render(self) -> tuple:
         result = Text(no_wrap=True, overflow="ellipsis")
         if self.state == "succeeded" and self.runtime is not None:
             result.append(f"in {self.runtime * 1000:.0f} ms", style="green")
@@ -76,7 +90,10 @@ class TaskFeed(DataTable):
         self.tasks: OrderedDict[str, TaskRow] = OrderedDict()
         self.filter_text = ""
         self._changed: set[str] = set()
+        self._new: list[str] = []
         self._reorder = False
+        self._shown_at = float("-inf")
+        self._show_timer = None
 
     def on_mount(self) -> None:
         self.border_title = "tasks"
@@ -91,6 +108,7 @@ class TaskFeed(DataTable):
         row = self.tasks.get(event.uuid)
         if row is None:
             row = self.tasks[event.uuid] = TaskRow(event.uuid, first_seen=event.timestamp)
+            self._new.append(event.uuid)
             self._reorder = True
             while len(self.tasks) > MAX_TASKS:
                 self.tasks.popitem(last=False)
@@ -105,24 +123,62 @@ class TaskFeed(DataTable):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def flush(self) -> None:
-        if self._reorder:  # a new task goes on top: rebuild (a few hundred rows at most)
-            self._rebuild()
-        else:
-            for uuid in self._changed:
-                if uuid in self.rows:
-                    for column, value in zip(COLUMNS, self.tasks[uuid].cells()):
-                        self.update_cell(uuid, column, value)
+        wait = self._shown_at + SHOW_EVERY - time.monotonic()
+        if wait > 0:  # shown a moment ago: the rest at the next showing
+            if self._show_timer is None:
+                self._show_timer = self.set_timer(wait, self._deferred_flush)
+            return
+        self._shown_at = time.monotonic()
+        for uuid in self._changed:
+            if uuid in self.rows and uuid in self.tasks:
+                for column, value in zip(COLUMNS, self.tasks[uuid].cells()):
+                    self.update_cell(uuid, column, value)
         self._changed.clear()
+        if self._reorder:
+            self._place_new()
+
+    def _deferred_flush(self) -> None:
+        self._show_timer = None
+        self.flush()
+
+    def _place_new(self) -> None:
+        """New tasks on top without re-adding the others: `add_row` measures only the new rows, `sort` re-orders
+        (by the short id's rank: two tasks sharing 8 hex digits among 200 would only swap places)."""
+        new, self._new = self._new, []
+        gone = [key for key in self.rows if key.value not in self.tasks]  # pushed out by newer tasks
+        if len(gone) > MAX_REMOVALS or len(new) > MAX_TASKS // 2:
+            return self._rebuild()
+        self._reorder = False
+        keep = self.selected
+        for key in gone:
+            self.remove_row(key)
+        for uuid in new:
+            row = self.tasks.get(uuid)
+            if row is not None and uuid not in self.rows and row.matches(self.filter_text):
+                self.add_row(*row.cells(), key=uuid)
+        rank = {uuid[:8]: -i for i, uuid in enumerate(self.tasks)}  # the newest, last added, sorts first
+        self.sort("id", key=lambda short: rank.get(short.plain, 0))
+        # `rows` iterates in insertion order; keep it in the order shown, as after a rebuild (readers rely on it)
+        self.rows = dict(sorted(self.rows.items(), key=lambda item: self.get_row_index(item[0])))
+        self._keep_cursor_on(keep)
+        self._show_count()
 
     def _rebuild(self) -> None:
         self._reorder = False
+        self._new.clear()
         keep = self.selected
         self.clear()
         for row in reversed(self.tasks.values()):
             if row.matches(self.filter_text):
                 self.add_row(*row.cells(), key=row.uuid)
-        if keep is not None and keep in self.rows:
-            self.move_cursor(row=self.get_row_index(keep))
+        self._keep_cursor_on(keep)
+        self._show_count()
+
+    def _keep_cursor_on(self, uuid: str | None) -> None:
+        if uuid is not None and uuid in self.rows:
+            self.move_cursor(row=self.get_row_index(uuid))
+
+    def _show_count(self) -> None:
         shown = self.row_count
         self.border_subtitle = (f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
                                 else f"{shown} task(s) · Enter detail · / filter")

@@ -51,12 +51,12 @@ class WhereLookup:
         state = (row or {}).get("state")
         if state in TERMINAL:
             return self._done_from_row(task_id, row)
-        meta = self._meta(task_id) if state != "started" else None
+        meta = self._meta(task_id)
         if meta is not None and meta.get("status") in BACKEND_FINAL:  # finished: no queue needs scanning
             return _done_from_meta(meta)
         reserved = self.find_reserved(task_id)
         if state == "started":
-            return _running(row, reserved)
+            return _running(row, reserved, meta)
         if reserved is not None:
             return _reserved(row, reserved)
         queued = self.find_queued(task_id)
@@ -118,13 +118,29 @@ def _done_from_meta(meta: dict) -> dict:
             "traceback": meta.get("traceback"), "detail": f"done: {meta.get('status')} (from the result backend)"}
 
 
-def _running(row: dict, reserved: Located | None) -> dict:
+def _running(row: dict, reserved: Located | None, meta: dict | None) -> dict:
     started = (row.get("times") or {}).get("started")
     since = f" for {time.time() - started:.0f} s" if started else ""
-    pid = f" (pid {row['pid']})" if row.get("pid") else ""
-    return {"where": "running", "hostname": row.get("hostname"), "pid": row.get("pid"), "started": started,
-            "queue": reserved.queue if reserved else row.get("queue"),
-            "detail": f"running on {row.get('hostname') or 'a worker'}{pid}{since}"}
+    pool_pid = _pool_pid(meta)
+    worker_pid = _int(row.get("pid"))  # the events' pid is the worker's main process, never the pool's
+    where = f"in pool process {pool_pid} of the worker (pid {worker_pid})" if pool_pid else (
+        f"in the worker (pid {worker_pid})" if worker_pid else "")
+    host = row.get("hostname") or "a worker"
+    return {"where": "running", "hostname": row.get("hostname"), "pid": pool_pid, "worker_pid": worker_pid,
+            "started": started, "queue": reserved.queue if reserved else row.get("queue"),
+            "detail": f"running on {host}{' ' + where if where else ''}{since}"}
+
+
+def _pool_pid(meta: dict | None) -> int | None:
+    """The pool process running the task: Celery stores `{pid, hostname}` as a STARTED result when the app sets
+    `task_track_started` (the events only carry the worker's main pid)."""
+    if meta is None or meta.get("status") != "STARTED" or not isinstance(meta.get("result"), dict):
+        return None
+    return _int(meta["result"].get("pid"))
+
+
+def _int(value: object) -> int | None:
+    return int(value) if str(value or "").isdigit() else None  # the store keeps numbers as text
 
 
 def _reserved(row: dict | None, found: Located) -> dict:

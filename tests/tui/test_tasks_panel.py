@@ -104,3 +104,26 @@ async def test_debug_key_on_the_process_list():
         await pilot.press("D")
         await pilot.pause()
         assert source.debugged == [("worker", True)]
+
+
+async def test_a_flood_keeps_the_newest_tasks_on_top_within_the_bound(monkeypatch):
+    """New tasks are placed on top without re-adding the table: after bursts that overflow MAX_TASKS, the table
+    holds the newest MAX_TASKS, newest first, and a shown row still updates."""
+    from tui.tasks import MAX_TASKS
+
+    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)  # every burst placed at once: the add/remove/sort path
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE):
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+        ids = [f"{n:08d}-flood" for n in range(MAX_TASKS + 50)]
+        for burst in range(0, len(ids), 10):  # small bursts: the incremental path, then evictions
+            for n, task_id in enumerate(ids[burst:burst + 10], start=burst):
+                app._on_task_event(TaskEvent("received", task_id, "demo.add", "worker@demo", T0 + 10 + n))
+            feed.flush()
+        newest_first = list(reversed(ids))[:MAX_TASKS]
+        await wait_until_async(lambda: [str(k.value) for k in feed.rows] == newest_first, 5, "newest first, bounded")
+        assert [str(feed.get_row_at(i)[3]) for i in (0, 1)] == [ids[-1][:8], ids[-2][:8]]  # shown in that order
+        app._on_task_event(TaskEvent("succeeded", ids[-3], None, "worker@demo", T0 + 999, runtime=0.01))
+        await wait_until_async(lambda: str(feed.get_cell(ids[-3], "state")) == "succeeded", 2, "updated in place")

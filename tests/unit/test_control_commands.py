@@ -27,3 +27,13 @@ def test_status_columns_fit_the_longest_name():
                         "services": {"redis-replica": row, "api": row}}, as_json=False)
     lines = text.splitlines()[1:]
     assert lines[0].index("ready") == lines[1].index("ready")
+
+
+def test_status_shows_the_debugpy_port_of_a_service_under_debug():
+    ready = {"state": "ready", "pid": 1, "uptime": 3.0, "restarts": 0}
+    text = status_text({"project": "p", "solo": True, "redis": {"mode": "embedded", "host": "h", "port": 1,
+                                                                "version": "6.2"},
+                        "services": {"worker": {**ready, "debug": 5678}, "api": {**ready, "debug": None}}},
+                       as_json=False)
+    worker, api = text.splitlines()[1:]
+    assert worker.endswith("restarts 0  debug :5678") and "debug" not in api
