@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from .control_commands import NAMES_COMMANDS, print_logs, run_names, run_solo, run_status
 from .errors import DevstackError
@@ -52,10 +51,10 @@ def _parse(argv: list[str]) -> tuple[str, dict, list[str]]:
 def _run(cmd: str, opts: dict, args: list[str]) -> None:
     from .locate import state_dir as locate_state_dir
 
-    from .control_client import socket_path
+    from .control_client import socket_file
 
-    state_dir = locate_state_dir(Path.cwd(), opts.get("--config"))
-    if state_dir is None or not (cmd == "logs" or socket_path(state_dir).exists()):
+    state_dir = locate_state_dir(os.getcwd(), opts.get("--config"))
+    if state_dir is None or not (cmd == "logs" or os.path.exists(socket_file(state_dir))):
         # Reading the config takes validation, or no stack runs: the full CLI validates the config first,
         # so a broken file is reported as such rather than as "no stack is running".
         raise _Fallback

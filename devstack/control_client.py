@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from pathlib import Path
 
 from .errors import DevstackError
 from .lockfiles import running_run
@@ -13,19 +12,27 @@ from .lockfiles import running_run
 SOCKET = "control.sock"
 
 
-def socket_path(state_dir: Path) -> Path:
-    """The control socket; AF_UNIX paths are limited to ~107 bytes, so long state paths go to /tmp."""
-    path = Path(state_dir).resolve() / SOCKET
-    if len(str(path)) < 100:
+def socket_file(state_dir: str | os.PathLike) -> str:
+    """The control socket; AF_UNIX paths are limited to ~107 bytes, so long state paths go to /tmp.
+    A str (no pathlib: its import is a third of a control command's own time)."""
+    path = os.path.join(os.path.realpath(state_dir), SOCKET)
+    if len(path) < 100:
         return path
     import hashlib
 
-    short = Path(f"/tmp/devstack-{os.getuid()}")
-    short.mkdir(mode=0o700, exist_ok=True)
-    return short / (hashlib.sha1(str(path).encode()).hexdigest()[:16] + ".sock")
+    short = f"/tmp/devstack-{os.getuid()}"
+    os.makedirs(short, mode=0o700, exist_ok=True)
+    return os.path.join(short, hashlib.sha1(path.encode()).hexdigest()[:16] + ".sock")
 
 
-def request(state_dir: Path, cmd: str, args: list[str] | None = None, timeout: float = 120) -> object:
+def socket_path(state_dir: str | os.PathLike):
+    """socket_file() as a Path, for the engine's side."""
+    from pathlib import Path
+
+    return Path(socket_file(state_dir))
+
+
+def request(state_dir: str | os.PathLike, cmd: str, args: list[str] | None = None, timeout: float = 120) -> object:
     """Send one command to the running stack; return its result or raise DevstackError."""
     with connect(state_dir, timeout) as sock:
         sock.sendall(json.dumps({"cmd": cmd, "args": args or []}).encode() + b"\n")
@@ -44,12 +51,12 @@ def request(state_dir: Path, cmd: str, args: list[str] | None = None, timeout: f
     return reply.get("result")
 
 
-def connect(state_dir: Path, timeout: float | None = 120) -> socket.socket:
-    path = socket_path(state_dir)
+def connect(state_dir: str | os.PathLike, timeout: float | None = 120) -> socket.socket:
+    path = socket_file(state_dir)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        sock.connect(str(path))
+        sock.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         if (run := running_run(state_dir)) is not None:

@@ -4,8 +4,8 @@ asyncio or pydantic: the console script's fast path (devstack/console.py) and th
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
 from .errors import DevstackError
 
@@ -60,13 +60,13 @@ def solo_text(on: bool) -> str:
     return f"solo {'on' if on else 'off'}: the worker restarted with -P {'solo' if on else 'its configured pool'}"
 
 
-def run_status(state_dir: Path, as_json: bool) -> str:
+def run_status(state_dir: str | os.PathLike, as_json: bool) -> str:
     from .control_client import request
 
     return status_text(request(state_dir, "status"), as_json)
 
 
-def run_names(state_dir: Path, cmd: str, names: list[str]) -> str:
+def run_names(state_dir: str | os.PathLike, cmd: str, names: list[str]) -> str:
     from .control_client import request
 
     done = request(state_dir, cmd, names)
@@ -76,20 +76,21 @@ def run_names(state_dir: Path, cmd: str, names: list[str]) -> str:
     return names_text(cmd, done, {n: services.get(n, {}).get("state") for n in done})
 
 
-def run_solo(state_dir: Path, mode: str | None) -> str:
+def run_solo(state_dir: str | os.PathLike, mode: str | None) -> str:
     from .control_client import request
 
     return solo_text(request(state_dir, "solo", [mode] if mode else []))
 
 
-def print_logs(state_dir: Path, name: str, lines: int, follow: bool, write=None) -> None:
+def print_logs(state_dir: str | os.PathLike, name: str, lines: int, follow: bool, write=None) -> None:
     """Past lines from the log file, then (-f) the live stream from the running stack."""
     write = write or sys.stdout.write
-    path = state_dir / "logs" / f"{name}.log"
-    if not path.exists() and not follow:
-        known = sorted(p.stem for p in (state_dir / "logs").glob("*.log")) if (state_dir / "logs").exists() else []
-        raise DevstackError(f"no log for {name!r} in {path.parent}. Known: {', '.join(known) or 'none yet'}.", 1)
-    if path.exists() and lines:
+    logs = os.path.join(state_dir, "logs")
+    path = os.path.join(logs, f"{name}.log")
+    if not os.path.exists(path) and not follow:
+        known = sorted(f[:-4] for f in os.listdir(logs) if f.endswith(".log")) if os.path.isdir(logs) else []
+        raise DevstackError(f"no log for {name!r} in {logs}. Known: {', '.join(known) or 'none yet'}.", 1)
+    if os.path.exists(path) and lines:
         from collections import deque
 
         with open(path, encoding="utf-8", errors="replace") as f:

@@ -1,16 +1,16 @@
 """Where a project's config file and state folder are, found with tomllib alone (no validation, no pydantic): what the
-control commands need to reach a running stack. `devstack.config` validates; this only locates."""
+control commands need to reach a running stack. `devstack.config` validates; this only locates. Paths are str
+(os.path, no pathlib: its import is a third of a control command's own time)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 STATE_FOLDER = ".devstack"
 
 
-def default_state_dir(root: Path) -> Path:
+def default_state_dir(root: str | os.PathLike) -> str:
     """`[project] state_dir` when unset: beside the config file (the bundled demo: the current folder)."""
-    return (Path(root) / STATE_FOLDER).resolve()
+    return os.path.realpath(os.path.join(root, STATE_FOLDER))
 
 
 def _parse(text: str) -> dict:
@@ -19,10 +19,11 @@ def _parse(text: str) -> dict:
     return tomllib.loads(text)
 
 
-def _devstack_table(path: Path) -> dict | None:
+def _devstack_table(path: str) -> dict | None:
     """The devstack table of a devstack.toml or pyproject.toml (None: a pyproject.toml without one)."""
-    text = path.read_text(encoding="utf-8")
-    if path.name != "pyproject.toml":
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if os.path.basename(path) != "pyproject.toml":
         # No state_dir key means the default: no need to parse. A file broken since `up` is the
         # reloader's to report; the running stack still answers.
         return _parse(text) if "state_dir" in text else {}
@@ -33,24 +34,34 @@ def _devstack_table(path: Path) -> dict | None:
     return table if isinstance(table, dict) else None
 
 
-def _config(cwd: Path, explicit: str | None) -> tuple[Path, dict | None] | None:
+def _folders_up(folder: str):
+    """folder, then each parent up to the root."""
+    while True:
+        yield folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
+
+
+def _config(cwd: str, explicit: str | None) -> tuple[str, dict | None] | None:
     """(file, its devstack table) as config discovery finds it (devstack/config/discovery.py)."""
     if explicit is not None:
-        path = (cwd / os.path.expanduser(explicit)).resolve()
-        return (path, _devstack_table(path)) if path.is_file() else None
-    for folder in (cwd, *cwd.parents):
+        path = os.path.realpath(os.path.join(cwd, os.path.expanduser(explicit)))
+        return (path, _devstack_table(path)) if os.path.isfile(path) else None
+    for folder in _folders_up(cwd):
         for name in ("devstack.toml", "pyproject.toml"):
-            candidate = folder / name
-            table = _devstack_table(candidate) if candidate.is_file() else None
+            candidate = os.path.join(folder, name)
+            table = _devstack_table(candidate) if os.path.isfile(candidate) else None
             if table is not None:
                 return candidate, table
     return None
 
 
-def state_dir(cwd: Path, explicit: str | None = None) -> Path | None:
+def state_dir(cwd: str | os.PathLike, explicit: str | None = None) -> str | None:
     """The state folder the config names, or None when that takes more than reading TOML (no file at
     --config, a TOML error, a state_dir that is not a string): the full CLI then says what is wrong."""
-    cwd = Path(cwd).resolve()
+    cwd = os.path.realpath(cwd)
     try:
         found = _config(cwd, explicit)
     except (OSError, ValueError):  # tomllib.TOMLDecodeError and UnicodeDecodeError are ValueErrors
@@ -63,5 +74,5 @@ def state_dir(cwd: Path, explicit: str | None = None) -> Path | None:
     if not isinstance(project, dict) or not isinstance(value, (str, type(None))):
         return None
     if value is None:
-        return default_state_dir(path.parent)
-    return (path.parent / os.path.expanduser(value)).resolve()
+        return default_state_dir(os.path.dirname(path))
+    return os.path.realpath(os.path.join(os.path.dirname(path), os.path.expanduser(value)))

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 LOCK, RECORD = "devstack.lock", "processes.json"
 RUN = "run.json"  # while `devstack run` holds the lock for its command (see oneoff.py): its pid and command
 
 
-def held_by_run(state_dir: Path, pid: int | None) -> str | None:
+def held_by_run(state_dir: str | os.PathLike, pid: int | None) -> str | None:
     """The command a `devstack run` holds the lock for (from its RUN file), None if not a run's lock."""
     try:
-        run = json.loads((state_dir / RUN).read_text())
+        with open(os.path.join(state_dir, RUN), encoding="utf-8") as f:
+            run = json.loads(f.read())
     except (OSError, ValueError):
         return None
     return run.get("command", "?") if pid and run.get("pid") == pid else None  # else a killed run's file
 
 
-def running_run(state_dir: Path) -> tuple[int, str] | None:
+def running_run(state_dir: str | os.PathLike) -> tuple[int, str] | None:
     """(pid, command) of a live `devstack run` holding this project, else None."""
     try:
-        pid = int((state_dir / LOCK).read_text().strip() or 0)
+        with open(os.path.join(state_dir, LOCK), encoding="utf-8") as f:
+            pid = int(f.read().strip() or 0)
         if pid:
             os.kill(pid, 0)
     except (OSError, ValueError):

@@ -160,7 +160,7 @@ class ProjectConfig(_Table):
             dotenv = root / ".env"
             self.env_file = dotenv.resolve() if dotenv.is_file() else None
         if self.state_dir is None:
-            self.state_dir = default_state_dir(root)
+            self.state_dir = Path(default_state_dir(root))
         return self
 
 
