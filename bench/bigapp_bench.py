@@ -13,8 +13,9 @@
 The app runs in its own virtualenv (requirements.txt + requirements-anchors.txt), created once and
 cached in ~/.cache/devstack-bench/bigapp-venv (BIGAPP_VENV overrides); devstack runs from this checkout.
 
-Usage: python bench/bigapp_bench.py [--reloads 5] [--runs 3] [--no-write]
-Writes the figures into docs/benchmarks.md under "## Big app" (that section only).
+Usage: python bench/bigapp_bench.py [--reloads 5] [--runs 3] [--no-write] [--cold-only]
+Writes the figures into docs/benchmarks.md under "## Big app" (that section only); `--cold-only` runs and
+prints the cold starts alone (and writes nothing).
 """
 from __future__ import annotations
 
@@ -303,13 +304,35 @@ def _parts(rows: list[dict]) -> str:
     return ", ".join(f"{k} {med([r[k] for r in rows]):.2f} s" for k in ("redis", "api", "worker", "beat"))
 
 
+def cold_table(args, cold: dict) -> list[str]:
+    cd, che, chu = med(cold["devstack"]), med(cold["honcho exact"]), med(cold["honcho user"])
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    return [
+        f"Cold start to all ready (bench/startup_bench.py's four conditions, polled every 20 ms), median of "
+        f"{args.runs} runs each, alternating; devstack keeps its state folder between runs (as a user's project "
+        "does), each honcho run gets a fresh Redis.",
+        "",
+        "| launcher | median | runs (s) | median per condition | devstack / it |",
+        "|---|---|---|---|---|",
+        f"| devstack up --no-tui | **{cd:.2f} s** | {runs(cold['devstack'])} | {_parts(cold['parts']['devstack'])} | |",
+        f"| honcho, the exact argv devstack runs | **{che:.2f} s** | {runs(cold['honcho exact'])} | "
+        f"{_parts(cold['parts']['honcho exact'])} | **{cd / che:.2f}×** (target ≤ 1.0: {verdict(cd / che, 1.0)}) |",
+        f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
+        f"{_parts(cold['parts']['honcho user'])} | **{cd / chu:.2f}×** (target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
+        "",
+    ]
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "met" if ratio <= target else "**not met**"
+
+
 def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: dict, python: dict) -> str:
     w, wf = med(dev["worker"]), med(anchors["watchfiles"])
     a, fl = med(dev["api"]), med(anchors["flask"])
-    cd, che, chu = med(cold["devstack"]), med(cold["honcho exact"]), med(cold["honcho user"])
-
-    def verdict(ratio: float, target: float) -> str:
-        return "met" if ratio <= target else "**not met**"
 
     def runs(values: list[float]) -> str:
         return ", ".join(f"{v:.2f}" for v in values)
@@ -350,18 +373,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
         f"(spawn → ready, median): worker {med(dev['worker ready in'] or [0]):.2f} s, api "
         f"{med(dev['api ready in'] or [0]):.2f} s.",
         "",
-        f"Cold start to all ready (bench/startup_bench.py's four conditions, polled every 20 ms), median of "
-        f"{args.runs} runs each, alternating; devstack keeps its state folder between runs (as a user's project "
-        "does), each honcho run gets a fresh Redis.",
-        "",
-        "| launcher | median | runs (s) | median per condition | devstack / it |",
-        "|---|---|---|---|---|",
-        f"| devstack up --no-tui | **{cd:.2f} s** | {runs(cold['devstack'])} | {_parts(cold['parts']['devstack'])} | |",
-        f"| honcho, the exact argv devstack runs | **{che:.2f} s** | {runs(cold['honcho exact'])} | "
-        f"{_parts(cold['parts']['honcho exact'])} | **{cd / che:.2f}×** (target ≤ 1.0: {verdict(cd / che, 1.0)}) |",
-        f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
-        f"{_parts(cold['parts']['honcho user'])} | **{cd / chu:.2f}×** (target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
-        "",
+        *cold_table(args, cold),
         "The user's Procfile (folders and ports vary per run; `--port` added to keep off Flask's 5000):",
         "",
         "```",
@@ -377,6 +389,7 @@ def main() -> int:
     parser.add_argument("--reloads", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3, help="cold starts of each launcher")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold starts, printed (implies --no-write)")
     args = parser.parse_args()
     bindir = bench_venv()
     base = Path(tempfile.mkdtemp(prefix="bigapp-bench-"))
@@ -387,6 +400,10 @@ def main() -> int:
     redis_proc, redis_port = start_redis(base)
     endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
     try:
+        if args.cold_only:
+            cold = cold_starts(app, config, bindir, base, args.runs)
+            print("\n".join(cold_table(args, cold)))
+            return 0
         imports = import_times(app, bindir)
         print("import:", {k: round(med(v), 2) for k, v in imports.items()}, flush=True)
         dev = devstack_reloads(app, config, args.reloads)
