@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -229,6 +230,9 @@ def cold_devstack(app: Path, config: Path, folder: Path, want_status: bool = Fal
     ready = Readiness(out, _toml_port(config, "redis"), _toml_port(config, "api"))
     try:
         took = ready.wait(started, proc)
+        if want_status:  # the warm-up: the services' preload lists (written once imports settle) serve ZYGOTE
+            lists = [app / ".devstack" / "preload" / f"{name}.json" for name in APP_SERVICES]
+            poll_until(lambda: all(p.exists() for p in lists), 30)
         return took, {**ready.done, "cpu": ready.cpu}, status(config) if want_status else {}
     finally:
         stop_tree(proc, signal.SIGTERM)
@@ -270,22 +274,81 @@ def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: 
         stop_tree(proc, signal.SIGINT)
 
 
-def cold_starts(app: Path, config: Path, bindir: Path, base: Path, runs: int) -> dict:
+# The floor a fork server could reach (issue 10 item 3), measured without devstack: one process in the app's
+# interpreter imports the union of the services' recorded preload lists, checks that no thread runs, then
+# forks api, worker and beat, each running its console script's main with the exact argv. OpenBLAS (numpy)
+# starts one thread per core at import: OPENBLAS_NUM_THREADS=1 in this process only keeps it single-threaded
+# (the forked services then compute BLAS on one thread: the same results, slower on big matrices).
+ZYGOTE = r"""
+import importlib, json, os, runpy, shlex, sys, threading
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+state, lines = sys.argv[1], sys.argv[2:]
+names = []
+for service in ("api", "worker", "beat"):
+    with open(os.path.join(state, "preload", service + ".json")) as f:
+        names += [n for n in json.load(f)["modules"] if n not in names]
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+del os.environ["OPENBLAS_NUM_THREADS"]
+tasks = len(os.listdir("/proc/self/task"))
+print(f"zygote: {len(names)} modules, {tasks} task(s), {threading.active_count()} thread(s)", flush=True)
+if tasks != 1 or threading.active_count() != 1:
+    sys.exit("zygote: a thread runs, forking is not safe")
+for line in lines:
+    argv = shlex.split(line)
+    if os.fork() == 0:
+        os.setsid()
+        sys.argv = argv
+        sys.path[0] = os.path.dirname(argv[0])
+        runpy.run_path(argv[0], run_name="__main__")
+        sys.exit(0)
+os.wait()
+"""
+
+
+def cold_zygote(app: Path, bindir: Path, folder: Path, status_json: dict) -> tuple[float, dict]:
+    """honcho runs Redis and ZYGOTE (given the exact argv of api, worker and beat); the same poller."""
+    redis_port, api_port = free_port(), free_port()
+    exact = honcho_procfile(folder, status_json, redis_port, api_port).read_text().splitlines()
+    argvs = [line.split(": exec ", 1)[1] for line in exact if not line.startswith("redis:")]
+    script = folder / "zygote.py"
+    script.write_text(ZYGOTE)
+    procfile = folder / "Procfile.zygote"
+    procfile.write_text(f"{exact[0]}\nzygote: exec {bindir / 'python'} {script} {status_json['state_dir']} "
+                        + " ".join(shlex.quote(a) for a in argvs) + "\n")
+    out = folder / "honcho.out"
+    started = time.monotonic()
+    proc = spawn([str(bindir / "honcho"), "-f", str(procfile), "-d", str(app), "start"], app, out,
+                 app_env(bindir, RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)))
+    ready = Readiness(out, redis_port, api_port)
+    try:
+        took = ready.wait(started, proc)
+        return took, {**ready.done, "cpu": ready.cpu}
+    finally:
+        stop_tree(proc, signal.SIGINT)
+
+
+def cold_starts(app: Path, config: Path, bindir: Path, base: Path, runs: int, zygote: bool = False) -> dict:
     (base / "warmup").mkdir()
     # Uncounted: page cache, pyc files, the state folder; and the argv devstack runs.
     _, _, status_json = cold_devstack(app, config, base / "warmup", want_status=True)
     out: dict = {"devstack": [], "honcho exact": [], "honcho user": [], "parts": {}, "procfiles": {}}
-    kinds = ["devstack", "honcho exact", "honcho user"]
+    kinds = ["devstack", "honcho exact", "honcho user", *(["zygote"] if zygote else [])]
     for i in range(runs):
-        for kind in kinds[i % 3:] + kinds[:i % 3]:
+        for kind in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
             folder = base / f"{kind.replace(' ', '-')}-{i}"
             folder.mkdir()
             if kind == "devstack":
                 took, parts, _ = cold_devstack(app, config, folder)
+            elif kind == "zygote":
+                took, parts = cold_zygote(app, bindir, folder, status_json)
             else:
                 took, parts, procfile = cold_honcho(app, bindir, folder, status_json, kind == "honcho user")
                 out["procfiles"][kind] = procfile
-            out[kind].append(took)
+            out.setdefault(kind, []).append(took)
             out["parts"].setdefault(kind, []).append(parts)
             print(f"cold run {i + 1} {kind:<13} {took:6.2f} s  "
                   + " ".join(f"{k}={v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: kv[1])), flush=True)
@@ -330,6 +393,9 @@ def cold_table(args, cold: dict) -> list[str]:
         f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
         f"{_parts(cold['parts']['honcho user'])} | {_cpu(cold, 'honcho user')} | **{cd / chu:.2f}×** "
         f"(target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
+        *([f"| fork-server floor (ZYGOTE in bench/bigapp_bench.py, not devstack) | **{med(cold['zygote']):.2f} s** | "
+           f"{runs(cold['zygote'])} | {_parts(cold['parts']['zygote'])} | {_cpu(cold, 'zygote')} | it / honcho exact: "
+           f"**{med(cold['zygote']) / che:.2f}×** |"] if cold.get("zygote") else []),
         "",
         "CPU until all ready: user + system seconds of the launcher's whole process tree at that moment (median): "
         "unlike the wall times it hardly depends on what else the machine runs, and on 2 cores a start takes at "
@@ -402,6 +468,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="cold starts of each launcher")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--cold-only", action="store_true", help="only the cold starts, printed (implies --no-write)")
+    parser.add_argument("--zygote", action="store_true", help="also time the fork-server floor (ZYGOTE) at cold start")
     args = parser.parse_args()
     # A user's project keeps its .pyc files: without them every process of both launchers compiles the
     # app's few hundred modules at each start, which is not what anyone's cold start looks like.
@@ -416,7 +483,7 @@ def main() -> int:
     endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
     try:
         if args.cold_only:
-            cold = cold_starts(app, config, bindir, base, args.runs)
+            cold = cold_starts(app, config, bindir, base, args.runs, args.zygote)
             print("\n".join(cold_table(args, cold)))
             return 0
         imports = import_times(app, bindir)
@@ -429,7 +496,7 @@ def main() -> int:
         print("watchfiles:", anchors["watchfiles"], flush=True)
         anchors["flask"] = flask_reloads(app, bindir, endpoint, args.reloads)
         print("flask --debug:", anchors["flask"], flush=True)
-        cold = cold_starts(app, config, bindir, base, args.runs)
+        cold = cold_starts(app, config, bindir, base, args.runs, args.zygote)
     finally:
         redis_proc.terminate()
         redis_proc.wait()
