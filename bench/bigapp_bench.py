@@ -238,6 +238,19 @@ def cold_devstack(app: Path, config: Path, folder: Path, want_status: bool = Fal
         stop_tree(proc, signal.SIGTERM)
 
 
+def _ports(status_json: dict) -> tuple[int, int]:
+    """Free ports for an anchor's Redis and API, never devstack's own: those are free between runs too, and
+    the next devstack run would find its API port taken by an anchor that is still stopping."""
+    taken = {int(b) for s in status_json["services"].values() for a, b in zip(s["command"], s["command"][1:])
+             if a == "--port"} | {status_json["redis"]["port"]}
+    ports: list[int] = []
+    while len(ports) < 2:
+        port = free_port()
+        if port not in taken and port not in ports:
+            ports.append(port)
+    return ports[0], ports[1]
+
+
 def user_procfile(folder: Path, exact: Path, bindir: Path, api_port: int) -> Path:
     """What a user writes (same Redis line as the exact Procfile; a free port instead of Flask's 5000).
 
@@ -255,7 +268,7 @@ beat: {bindir / 'celery'} -A app.celery beat -l INFO
 
 
 def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: bool) -> tuple[float, dict, str]:
-    redis_port, api_port = free_port(), free_port()
+    redis_port, api_port = _ports(status_json)
     procfile = honcho_procfile(folder, status_json, redis_port, api_port)
     if user:
         procfile = user_procfile(folder, procfile, bindir, api_port)
@@ -280,7 +293,7 @@ def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: 
 # starts one thread per core at import: OPENBLAS_NUM_THREADS=1 in this process only keeps it single-threaded
 # (the forked services then compute BLAS on one thread: the same results, slower on big matrices).
 ZYGOTE = r"""
-import importlib, json, os, runpy, shlex, sys, threading
+import ctypes, importlib, json, os, runpy, shlex, signal, sys, threading
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 state, lines = sys.argv[1], sys.argv[2:]
 names = []
@@ -297,21 +310,45 @@ tasks = len(os.listdir("/proc/self/task"))
 print(f"zygote: {len(names)} modules, {tasks} task(s), {threading.active_count()} thread(s)", flush=True)
 if tasks != 1 or threading.active_count() != 1:
     sys.exit("zygote: a thread runs, forking is not safe")
+children = []
+
+
+def stop(signum, frame):  # each service in its own group: stop them all, then the waits below end
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
 for line in lines:
     argv = shlex.split(line)
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.setsid()
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with this process
         sys.argv = argv
         sys.path[0] = os.path.dirname(argv[0])
         runpy.run_path(argv[0], run_name="__main__")
         sys.exit(0)
-os.wait()
+    children.append(pid)
+while children:
+    try:
+        pid, _ = os.wait()
+    except ChildProcessError:
+        break
+    if pid in children:
+        children.remove(pid)
 """
 
 
 def cold_zygote(app: Path, bindir: Path, folder: Path, status_json: dict) -> tuple[float, dict]:
     """honcho runs Redis and ZYGOTE (given the exact argv of api, worker and beat); the same poller."""
-    redis_port, api_port = free_port(), free_port()
+    redis_port, api_port = _ports(status_json)
     exact = honcho_procfile(folder, status_json, redis_port, api_port).read_text().splitlines()
     argvs = [line.split(": exec ", 1)[1] for line in exact if not line.startswith("redis:")]
     script = folder / "zygote.py"
