@@ -456,7 +456,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
     lines = [
         "## Big app",
         "",
-        f"Command: `{COMMAND.format(reloads=args.reloads, runs=args.runs)}` (from the repository root; "
+        f"Command: `{COMMAND.format(reloads=args.reloads, runs=args.runs)}{' --zygote' if args.zygote else ''}` (from the repository root; "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average "
         f"before the run {LOAD_BEFORE:.2f}, after {os.getloadavg()[0]:.2f}: other engineers' tests share the "
         "machine, so the ratios within this run are what counts).",

@@ -278,6 +278,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's project keeps its .pyc files (see bigapp_bench.py)
     dev, hon, dev_parts, hon_parts, lone = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
         tmp_path = Path(tmp)
