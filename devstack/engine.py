@@ -33,7 +33,6 @@ from .supervisor import Service, ServiceSpec
 from .topology import node_ports, plan_topology
 
 APP_SERVICES = ("api", "worker", "beat")
-SPARE_POLL = 0.2  # seconds between looks at whether a start still runs (see _no_start_running)
 RESTART_TIMEOUT = 60.0  # `devstack restart` waits this long for readiness (the control client waits 120 s)
 
 
@@ -135,16 +134,7 @@ class Engine:
                           on_pid=self._record_pid, crash_limit=self.config.project.crash_limit)
         if spec.name == "worker":  # the next start is the next generation: prepare its spare for that
             service.spare_spec = lambda: self.worker_spec(self.worker_generation + 1)
-        service.spare_gate = self._no_start_running
         return service
-
-    async def _no_start_running(self) -> None:
-        """Until no app service is starting. A spare imports what a starting service imports: on 2 cores they
-        compete, and at cold start beat is ready seconds before api and worker (bench/bigapp_bench.py:
-        beat's spare took 1.6 s of CPU from them)."""
-        while not self._closing and any(s.state == State.STARTING for n, s in self.services.items()
-                                        if n not in self.redis_nodes):
-            await asyncio.sleep(SPARE_POLL)
 
     def _app(self, name: str) -> Service | None:
         """The app service `name`: every service but redis is launched by the engine (redis may be an

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable
 
 from ..diagnose import ExceptionTracker, explain_exception, interpreter_for
 from ..events import EventBus, LogLine, Notice, State, StateChanged
@@ -53,7 +53,6 @@ class Service:
         self.spare: Spare | None = None  # warm spare for the next start (see prepare_spare)
         self.warm = False  # the running process came from a warm spare
         self.spare_spec: Callable[[], ServiceSpec] | None = None  # the spec the next start will use
-        self.spare_gate: Callable[[], Awaitable[None]] | None = None  # what a spare waits for (engine: no start running)
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
@@ -185,8 +184,6 @@ class Service:
 
     async def prepare_spare(self) -> None:
         """Start a warm spare for the next (re)start of this service, if it can have one."""
-        if self.spare_gate is not None:
-            await self.spare_gate()
         if self.spare is not None or not self._want_running:
             return
         spec = self.spare_spec() if self.spare_spec else self.spec

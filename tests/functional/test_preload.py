@@ -227,20 +227,3 @@ async def test_a_gevent_worker_spare_patches_first_then_preloads(tmp_path):
     finally:
         await engine.shutdown()
 
-
-# The API's import takes 4 s more than the worker's: at cold start the worker is ready well before it.
-SLOW_API = "import sys, time\nif os.path.basename(sys.argv[0]) == 'flask':\n    time.sleep(4)\n"
-
-
-async def test_no_spare_is_made_while_another_service_is_still_starting(tmp_path):
-    """A spare imports what a starting service imports: on 2 cores the worker's spare, begun 0.5 s after
-    the worker is ready, took CPU from an API still importing (bench/bigapp_bench.py). It waits for it."""
-    engine, rec = await started(write_app(tmp_path, extra=SLOW_API))
-    try:
-        api, worker = engine.services["api"], engine.services["worker"]
-        assert api.ready_at - worker.ready_at > 1, "the case under test: the worker ready well before the API"
-        await until(lambda: engine.status()["services"]["worker"]["spare_pid"], 20, "the worker's spare")
-        born = psutil.Process(engine.status()["services"]["worker"]["spare_pid"]).create_time()
-        assert born >= api.ready_at - 0.2, f"spare made {api.ready_at - born:.2f} s before the API was ready"
-    finally:
-        await engine.shutdown()
