@@ -226,4 +226,3 @@ async def test_a_gevent_worker_spare_patches_first_then_preloads(tmp_path):
         assert not [t for t in rec.texts() if "preload list" in t or "warm spare exited" in t], rec.texts()
     finally:
         await engine.shutdown()
-
