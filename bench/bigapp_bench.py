@@ -13,8 +13,9 @@
 The app runs in its own virtualenv (requirements.txt + requirements-anchors.txt), created once and
 cached in ~/.cache/devstack-bench/bigapp-venv (BIGAPP_VENV overrides); devstack runs from this checkout.
 
-Usage: python bench/bigapp_bench.py [--reloads 5] [--runs 3] [--no-write]
-Writes the figures into docs/benchmarks.md under "## Big app" (that section only).
+Usage: python bench/bigapp_bench.py [--reloads 5] [--runs 3] [--no-write] [--cold-only]
+Writes the figures into docs/benchmarks.md under "## Big app" (that section only); `--cold-only` runs and
+prints the cold starts alone (and writes nothing).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -228,9 +230,25 @@ def cold_devstack(app: Path, config: Path, folder: Path, want_status: bool = Fal
     ready = Readiness(out, _toml_port(config, "redis"), _toml_port(config, "api"))
     try:
         took = ready.wait(started, proc)
-        return took, ready.done, status(config) if want_status else {}
+        if want_status:  # the warm-up: the services' preload lists (written once imports settle) serve ZYGOTE
+            lists = [app / ".devstack" / "preload" / f"{name}.json" for name in APP_SERVICES]
+            poll_until(lambda: all(p.exists() for p in lists), 30)
+        return took, {**ready.done, "cpu": ready.cpu}, status(config) if want_status else {}
     finally:
         stop_tree(proc, signal.SIGTERM)
+
+
+def _ports(status_json: dict) -> tuple[int, int]:
+    """Free ports for an anchor's Redis and API, never devstack's own: those are free between runs too, and
+    the next devstack run would find its API port taken by an anchor that is still stopping."""
+    taken = {int(b) for s in status_json["services"].values() for a, b in zip(s["command"], s["command"][1:])
+             if a == "--port"} | {status_json["redis"]["port"]}
+    ports: list[int] = []
+    while len(ports) < 2:
+        port = free_port()
+        if port not in taken and port not in ports:
+            ports.append(port)
+    return ports[0], ports[1]
 
 
 def user_procfile(folder: Path, exact: Path, bindir: Path, api_port: int) -> Path:
@@ -250,7 +268,7 @@ beat: {bindir / 'celery'} -A app.celery beat -l INFO
 
 
 def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: bool) -> tuple[float, dict, str]:
-    redis_port, api_port = free_port(), free_port()
+    redis_port, api_port = _ports(status_json)
     procfile = honcho_procfile(folder, status_json, redis_port, api_port)
     if user:
         procfile = user_procfile(folder, procfile, bindir, api_port)
@@ -263,27 +281,111 @@ def cold_honcho(app: Path, bindir: Path, folder: Path, status_json: dict, user: 
                  app_env(bindir, endpoint))
     ready = Readiness(out, redis_port, api_port)
     try:
-        return ready.wait(started, proc), ready.done, procfile.read_text()
+        took = ready.wait(started, proc)
+        return took, {**ready.done, "cpu": ready.cpu}, procfile.read_text()
     finally:
         stop_tree(proc, signal.SIGINT)
 
 
-def cold_starts(app: Path, config: Path, bindir: Path, base: Path, runs: int) -> dict:
+# The floor a fork server could reach (issue 10 item 3), measured without devstack: one process in the app's
+# interpreter imports the union of the services' recorded preload lists, checks that no thread runs, then
+# forks api, worker and beat, each running its console script's main with the exact argv. OpenBLAS (numpy)
+# starts one thread per core at import: OPENBLAS_NUM_THREADS=1 in this process only keeps it single-threaded
+# (the forked services then compute BLAS on one thread: the same results, slower on big matrices).
+ZYGOTE = r"""
+import ctypes, importlib, json, os, runpy, shlex, signal, sys, threading
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+state, lines = sys.argv[1], sys.argv[2:]
+names = []
+for service in ("api", "worker", "beat"):
+    with open(os.path.join(state, "preload", service + ".json")) as f:
+        names += [n for n in json.load(f)["modules"] if n not in names]
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+del os.environ["OPENBLAS_NUM_THREADS"]
+tasks = len(os.listdir("/proc/self/task"))
+print(f"zygote: {len(names)} modules, {tasks} task(s), {threading.active_count()} thread(s)", flush=True)
+if tasks != 1 or threading.active_count() != 1:
+    sys.exit("zygote: a thread runs, forking is not safe")
+children = []
+
+
+def stop(signum, frame):  # each service in its own group: stop them all, then the waits below end
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+for line in lines:
+    argv = shlex.split(line)
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setsid()
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with this process
+        sys.argv = argv
+        sys.path[0] = os.path.dirname(argv[0])
+        runpy.run_path(argv[0], run_name="__main__")
+        sys.exit(0)
+    children.append(pid)
+while children:
+    try:
+        pid, _ = os.wait()
+    except ChildProcessError:
+        break
+    if pid in children:
+        children.remove(pid)
+"""
+
+
+def cold_zygote(app: Path, bindir: Path, folder: Path, status_json: dict) -> tuple[float, dict]:
+    """honcho runs Redis and ZYGOTE (given the exact argv of api, worker and beat); the same poller."""
+    redis_port, api_port = _ports(status_json)
+    exact = honcho_procfile(folder, status_json, redis_port, api_port).read_text().splitlines()
+    argvs = [line.split(": exec ", 1)[1] for line in exact if not line.startswith("redis:")]
+    script = folder / "zygote.py"
+    script.write_text(ZYGOTE)
+    procfile = folder / "Procfile.zygote"
+    procfile.write_text(f"{exact[0]}\nzygote: exec {bindir / 'python'} {script} {status_json['state_dir']} "
+                        + " ".join(shlex.quote(a) for a in argvs) + "\n")
+    out = folder / "honcho.out"
+    started = time.monotonic()
+    proc = spawn([str(bindir / "honcho"), "-f", str(procfile), "-d", str(app), "start"], app, out,
+                 app_env(bindir, RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)))
+    ready = Readiness(out, redis_port, api_port)
+    try:
+        took = ready.wait(started, proc)
+        return took, {**ready.done, "cpu": ready.cpu}
+    finally:
+        stop_tree(proc, signal.SIGINT)
+
+
+def cold_starts(app: Path, config: Path, bindir: Path, base: Path, runs: int, zygote: bool = False) -> dict:
     (base / "warmup").mkdir()
     # Uncounted: page cache, pyc files, the state folder; and the argv devstack runs.
     _, _, status_json = cold_devstack(app, config, base / "warmup", want_status=True)
     out: dict = {"devstack": [], "honcho exact": [], "honcho user": [], "parts": {}, "procfiles": {}}
-    kinds = ["devstack", "honcho exact", "honcho user"]
+    kinds = ["devstack", "honcho exact", "honcho user", *(["zygote"] if zygote else [])]
     for i in range(runs):
-        for kind in kinds[i % 3:] + kinds[:i % 3]:
+        for kind in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
             folder = base / f"{kind.replace(' ', '-')}-{i}"
             folder.mkdir()
             if kind == "devstack":
                 took, parts, _ = cold_devstack(app, config, folder)
+            elif kind == "zygote":
+                took, parts = cold_zygote(app, bindir, folder, status_json)
             else:
                 took, parts, procfile = cold_honcho(app, bindir, folder, status_json, kind == "honcho user")
                 out["procfiles"][kind] = procfile
-            out[kind].append(took)
+            out.setdefault(kind, []).append(took)
             out["parts"].setdefault(kind, []).append(parts)
             print(f"cold run {i + 1} {kind:<13} {took:6.2f} s  "
                   + " ".join(f"{k}={v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: kv[1])), flush=True)
@@ -303,13 +405,49 @@ def _parts(rows: list[dict]) -> str:
     return ", ".join(f"{k} {med([r[k] for r in rows]):.2f} s" for k in ("redis", "api", "worker", "beat"))
 
 
+def _cpu(cold: dict, kind: str) -> str:
+    return f"{med([r['cpu'] for r in cold['parts'][kind]]):.2f} s"
+
+
+def cold_table(args, cold: dict) -> list[str]:
+    cd, che, chu = med(cold["devstack"]), med(cold["honcho exact"]), med(cold["honcho user"])
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    return [
+        f"Cold start to all ready (bench/startup_bench.py's four conditions, polled every 20 ms), median of "
+        f"{args.runs} runs each, alternating; devstack keeps its state folder between runs (as a user's project "
+        "does), each honcho run gets a fresh Redis.",
+        "",
+        "| launcher | median | runs (s) | median per condition | CPU until all ready | devstack / it |",
+        "|---|---|---|---|---|---|",
+        f"| devstack up --no-tui | **{cd:.2f} s** | {runs(cold['devstack'])} | {_parts(cold['parts']['devstack'])} | "
+        f"{_cpu(cold, 'devstack')} | |",
+        f"| honcho, the exact argv devstack runs | **{che:.2f} s** | {runs(cold['honcho exact'])} | "
+        f"{_parts(cold['parts']['honcho exact'])} | {_cpu(cold, 'honcho exact')} | **{cd / che:.2f}×** "
+        f"(target ≤ 1.0: {verdict(cd / che, 1.0)}) |",
+        f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
+        f"{_parts(cold['parts']['honcho user'])} | {_cpu(cold, 'honcho user')} | **{cd / chu:.2f}×** "
+        f"(target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
+        *([f"| fork-server floor (ZYGOTE in bench/bigapp_bench.py, not devstack) | **{med(cold['zygote']):.2f} s** | "
+           f"{runs(cold['zygote'])} | {_parts(cold['parts']['zygote'])} | {_cpu(cold, 'zygote')} | it / honcho exact: "
+           f"**{med(cold['zygote']) / che:.2f}×** |"] if cold.get("zygote") else []),
+        "",
+        "CPU until all ready: user + system seconds of the launcher's whole process tree at that moment (median): "
+        "unlike the wall times it hardly depends on what else the machine runs, and on 2 cores a start takes at "
+        "least half of it.",
+        "",
+    ]
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "met" if ratio <= target else "**not met**"
+
+
 def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: dict, python: dict) -> str:
     w, wf = med(dev["worker"]), med(anchors["watchfiles"])
     a, fl = med(dev["api"]), med(anchors["flask"])
-    cd, che, chu = med(cold["devstack"]), med(cold["honcho exact"]), med(cold["honcho user"])
-
-    def verdict(ratio: float, target: float) -> str:
-        return "met" if ratio <= target else "**not met**"
 
     def runs(values: list[float]) -> str:
         return ", ".join(f"{v:.2f}" for v in values)
@@ -318,7 +456,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
     lines = [
         "## Big app",
         "",
-        f"Command: `{COMMAND.format(reloads=args.reloads, runs=args.runs)}` (from the repository root; "
+        f"Command: `{COMMAND.format(reloads=args.reloads, runs=args.runs)}{' --zygote' if args.zygote else ''}` (from the repository root; "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average "
         f"before the run {LOAD_BEFORE:.2f}, after {os.getloadavg()[0]:.2f}: other engineers' tests share the "
         "machine, so the ratios within this run are what counts).",
@@ -350,18 +488,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
         f"(spawn → ready, median): worker {med(dev['worker ready in'] or [0]):.2f} s, api "
         f"{med(dev['api ready in'] or [0]):.2f} s.",
         "",
-        f"Cold start to all ready (bench/startup_bench.py's four conditions, polled every 20 ms), median of "
-        f"{args.runs} runs each, alternating; devstack keeps its state folder between runs (as a user's project "
-        "does), each honcho run gets a fresh Redis.",
-        "",
-        "| launcher | median | runs (s) | median per condition | devstack / it |",
-        "|---|---|---|---|---|",
-        f"| devstack up --no-tui | **{cd:.2f} s** | {runs(cold['devstack'])} | {_parts(cold['parts']['devstack'])} | |",
-        f"| honcho, the exact argv devstack runs | **{che:.2f} s** | {runs(cold['honcho exact'])} | "
-        f"{_parts(cold['parts']['honcho exact'])} | **{cd / che:.2f}×** (target ≤ 1.0: {verdict(cd / che, 1.0)}) |",
-        f"| honcho, a user's Procfile | **{chu:.2f} s** | {runs(cold['honcho user'])} | "
-        f"{_parts(cold['parts']['honcho user'])} | **{cd / chu:.2f}×** (target ≤ 0.5: {verdict(cd / chu, 0.5)}) |",
-        "",
+        *cold_table(args, cold),
         "The user's Procfile (folders and ports vary per run; `--port` added to keep off Flask's 5000):",
         "",
         "```",
@@ -377,7 +504,12 @@ def main() -> int:
     parser.add_argument("--reloads", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3, help="cold starts of each launcher")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold starts, printed (implies --no-write)")
+    parser.add_argument("--zygote", action="store_true", help="also time the fork-server floor (ZYGOTE) at cold start")
     args = parser.parse_args()
+    # A user's project keeps its .pyc files: without them every process of both launchers compiles the
+    # app's few hundred modules at each start, which is not what anyone's cold start looks like.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     bindir = bench_venv()
     base = Path(tempfile.mkdtemp(prefix="bigapp-bench-"))
     app = base / "app"
@@ -387,6 +519,10 @@ def main() -> int:
     redis_proc, redis_port = start_redis(base)
     endpoint = RedisEndpoint("bench", "127.0.0.1", redis_port, PASSWORD)
     try:
+        if args.cold_only:
+            cold = cold_starts(app, config, bindir, base, args.runs, args.zygote)
+            print("\n".join(cold_table(args, cold)))
+            return 0
         imports = import_times(app, bindir)
         print("import:", {k: round(med(v), 2) for k, v in imports.items()}, flush=True)
         dev = devstack_reloads(app, config, args.reloads)
@@ -397,7 +533,7 @@ def main() -> int:
         print("watchfiles:", anchors["watchfiles"], flush=True)
         anchors["flask"] = flask_reloads(app, bindir, endpoint, args.reloads)
         print("flask --debug:", anchors["flask"], flush=True)
-        cold = cold_starts(app, config, bindir, base, args.runs)
+        cold = cold_starts(app, config, bindir, base, args.runs, args.zygote)
     finally:
         redis_proc.terminate()
         redis_proc.wait()
