@@ -38,14 +38,23 @@ def _roles(state) -> dict[str, str]:
     return {n.name: n.role if n.role != "replica" else f"replica of {n.master}" for n in state.nodes}
 
 
-async def test_cluster_state_and_a_killed_master_failing_then_ok_after_its_replica_took_over(tmp_path):
-    began = time.monotonic()
-    path = write_demo_config(tmp_path, redis='topology = "cluster"\ncluster_port = 17460\nreplicas = 1',
-                             api="enabled = false", worker="enabled = false", beat="enabled = false")
-    cli = DevstackRun(path).cli
+async def _redis_only(tmp_path, redis_settings: str):
+    """(config path, its CLI, a started Stack) for a topology with no app service: the nodes alone."""
+    path = write_demo_config(tmp_path, redis=redis_settings, api="enabled = false", worker="enabled = false",
+                             beat="enabled = false")
     stack = Stack.from_config(load_config(path))
     try:
         await stack.start(lambda: None)
+    except BaseException:
+        await stack.shutdown()  # what it started before failing
+        raise
+    return path, DevstackRun(path).cli, stack
+
+
+async def test_cluster_state_and_a_killed_master_failing_then_ok_after_its_replica_took_over(tmp_path):
+    began = time.monotonic()
+    path, cli, stack = await _redis_only(tmp_path, 'topology = "cluster"\ncluster_port = 17460\nreplicas = 1')
+    try:
         assert await stack.wait_all_ready(60)
         seen: list = []
         state = await asyncio.to_thread(stack.redis_topology)
@@ -96,12 +105,8 @@ async def test_cluster_state_and_a_killed_master_failing_then_ok_after_its_repli
 async def test_a_crashed_master_the_sentinels_replace_moves_devstacks_own_clients(tmp_path):
     """No `devstack failover`: the master is killed and held down, the sentinels promote its replica by
     themselves (down-after 1 s); the panel names the new master and devstack's Redis figures come from it."""
-    path = write_demo_config(tmp_path, redis=f'topology = "sentinel"\nsentinel_port = {free_port()}',
-                             api="enabled = false", worker="enabled = false", beat="enabled = false")
-    cli = DevstackRun(path).cli
-    stack = Stack.from_config(load_config(path))
+    _, cli, stack = await _redis_only(tmp_path, f'topology = "sentinel"\nsentinel_port = {free_port()}')
     try:
-        await stack.start(lambda: None)
         assert await stack.wait_all_ready(60)
         seen: list = []
         state = await _until(stack, lambda s: s.master == "redis" and s.agree == 3, 10, "the sentinels on redis", seen)
