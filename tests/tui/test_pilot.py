@@ -128,7 +128,9 @@ async def test_task_feed_and_redis_panel(tmp_path):
         await wait_until_async(lambda: seen("succeeded", "demo.add") and seen("failed", "demo.fail"), 20,
                                "a succeeded and a failed task in the feed")
         await wait_until_async(lambda: "kaput" in app.export_screenshot(), 2, "the exception on screen")
-        assert feed.row_count == len({e.uuid for e in feed.events})  # one row per task, not per event
+        # One row per task, not per event (the panel shows its changes at most twice a second: wait for that).
+        await wait_until_async(lambda: feed.row_count == len({e.uuid for e in feed.events}) == 2, 2,
+                               "one row per task")
         assert list(feed.events)[0].timestamp >= list(feed.events)[-1].timestamp  # newest first
 
         panel = app.query_one(RedisPanel)
