@@ -29,7 +29,7 @@ def human_bytes(n: int | None) -> str:
         return "-"
     for unit in ("B", "K", "M", "G"):
         if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+            return f"{n:.0f}{unit}" if unit == "B" or n >= 100 else f"{n:.1f}{unit}"  # 163M: the column is narrow
         n /= 1024
     return "-"
 
@@ -153,7 +153,7 @@ class ProcessTable(CellUpdates):
             name = f"{row.name} (held)" if row.held and row.state == State.STOPPED else row.name
             plain = (name, state.plain, str(row.pid) if row.pid else "-", human_duration(row.uptime),
                      str(row.restarts), f"{use.cpu:.0f}%" if use and row.pid else "-",
-                     (human_bytes(use.rss) if use and row.pid else "-") + (f" +{human_bytes(sp.rss)} spare" if (sp := usage.get(f"{row.name} spare")) else ""))
+                     (human_bytes(use.rss) if use and row.pid else "-") + (f"+{human_bytes(sp.rss)}" if (sp := usage.get(f"{row.name} spare")) else ""))  # +its warm spare's
             if self._shown.get(row.name) == plain:
                 continue
             self._shown[row.name] = plain

@@ -41,10 +41,10 @@ def topology_text(state: TopologyState) -> Text:
     text = Text()
     if state.kind == "sentinel":
         agreed = state.agree == state.sentinels and state.agree >= state.quorum > 0
-        text.append("sentinel · ")
         where = next((f" {_short(n.address)}" for n in state.nodes if n.name == state.master), "")
         text.append(f"master {state.master or '?'}{where}", style="bold")
-        text.append(f" · {state.agree}/{state.sentinels} agree (quorum {state.quorum or '?'})",
+        # One line within the left column (58 cells) even for `redis-replica`: no "sentinel ·" prefix.
+        text.append(f" · sentinels {state.agree}/{state.sentinels} (quorum {state.quorum or '?'})",
                     style="green" if agreed else "bold yellow")
         for node in state.nodes:
             if node.role == "replica":

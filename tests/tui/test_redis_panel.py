@@ -29,9 +29,12 @@ CLUSTER = TopologyState("cluster", [
 
 def test_sentinel_lines_name_the_master_the_quorum_and_the_replica_lag():
     assert topology_text(SENTINEL).plain.splitlines() == [
-        "sentinel · master redis :6379 · 3/3 agree (quorum 2)",
+        "master redis :6379 · sentinels 3/3 (quorum 2)",
         " redis-replica :6380 replica · lag 2048 B",
     ]
+    after = TopologyState("sentinel", [NodeState("redis-replica", "127.0.0.1:37772", "master")],
+                          master="redis-replica", agree=3, sentinels=3, quorum=2)
+    assert len(topology_text(after).plain.splitlines()[0]) <= 58  # the left column: no wrapped line
 
 
 def test_cluster_lines_give_state_slots_keys_and_the_node_that_is_down():
