@@ -11,11 +11,12 @@ from pathlib import Path
 
 from . import environment
 from .errors import DevstackError
+from .lockfiles import RUN, running_run
 from .ports import SEARCH, is_free, port_owner, port_up_would_use, taken_message
 from .redis_server import RedisEndpoint
 from .topology import expected_endpoint
 from .secrets import mask
-from .state import RUN, held_by_run, is_locked, prepare_state_dir, running_pid
+from .state import is_locked, prepare_state_dir
 
 __all__ = ["stack_env", "run_command", "format_env"]
 
@@ -43,8 +44,8 @@ def _running_endpoint(config, password: str) -> RedisEndpoint | None:
     try:
         redis = request(state_dir, "status", timeout=10)["redis"]
     except DevstackError:
-        pid = running_pid(state_dir)
-        if (command := held_by_run(state_dir, pid)) is not None:
+        if (run := running_run(state_dir)) is not None:
+            pid, command = run
             raise DevstackError(f"another `devstack run` (pid {pid}) is running `{command}` for this project, with a "
                                 "Redis of its own that it stops when done: two one-offs do not share it. Fix: wait "
                                 "until it has finished; to run several at once, start the stack first (`devstack up`): "

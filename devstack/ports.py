@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 from .errors import DevstackError
-from .state import LOCK
+from .lockfiles import LOCK
 
 SEARCH = 100  # how far above the default a free port is looked for: near it, so it is easy to recognise
 

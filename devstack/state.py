@@ -17,7 +17,7 @@ import psutil
 
 from .control_client import SOCKET, socket_path  # noqa: F401  (one rule for where the socket is; the client needs it without psutil)
 from .errors import DevstackError
-from .lockfiles import LOCK, RECORD, RUN, held_by_run  # noqa: F401  (re-exported: oneoff and tests use them here)
+from .lockfiles import LOCK, RECORD, held_by_run
 
 
 

@@ -31,7 +31,7 @@ class Target:
     host: str
     port: int
     password: str | None = field(repr=False)  # never in a repr (tracebacks with locals)
-    effective: bool = True  # reaches the processes devstack starts (not overridden by its wiring)
+    effective: bool  # reaches the processes devstack starts (not overridden by its wiring)
     db: int = 0
 
 
