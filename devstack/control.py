@@ -15,7 +15,8 @@ from typing import Awaitable, Callable
 
 from .errors import DevstackError
 from .events import LogLine, Notice, StateChanged
-from .control_client import connect, request, socket_path  # noqa: F401  (the client side lives there)
+from .control_client import RENDERED, connect, request, socket_path  # noqa: F401  (the client side lives there)
+from .control_commands import status_text
 
 
 def event_to_dict(event) -> dict:
@@ -85,6 +86,11 @@ class ControlServer:
                 return
             try:
                 result = await handler(args)
+                if cmd == "status" and request.get("render") in ("json", "text"):
+                    text = status_text(result, request["render"] == "json")
+                    writer.write(RENDERED + text.encode())  # control_client.request_rendered prints it as is
+                    await writer.drain()
+                    return
                 await self._reply(writer, {"ok": True, "result": result})
             except DevstackError as exc:
                 await self._reply(writer, {"ok": False, "error": exc.message})

@@ -3,7 +3,6 @@ asyncio or pydantic: the console script's fast path (devstack/console.py) and th
 (devstack/cli.py) both call these, so both print the same bytes."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -25,6 +24,8 @@ def redis_summary(redis: dict) -> str:
 
 def status_text(result: dict, as_json: bool) -> str:
     if as_json:
+        import json  # here, not at the top: `devstack status` has the stack render it (no json import)
+
         return json.dumps(result, indent=2)
     redis = result["redis"]
     lines = [f"{result['project']}  ·  Redis {redis_summary(redis)} "
@@ -61,9 +62,10 @@ def solo_text(on: bool) -> str:
 
 
 def run_status(state_dir: str | os.PathLike, as_json: bool) -> str:
-    from .control_client import request
+    from .control_client import request_rendered
 
-    return status_text(request(state_dir, "status"), as_json)
+    out = request_rendered(state_dir, "status", "json" if as_json else "text")
+    return out if isinstance(out, str) else status_text(out, as_json)
 
 
 def run_names(state_dir: str | os.PathLike, cmd: str, names: list[str]) -> str:
@@ -97,6 +99,8 @@ def print_logs(state_dir: str | os.PathLike, name: str, lines: int, follow: bool
             for line in deque(f, maxlen=lines):
                 write(line)
     if follow:
+        import json
+
         from .control_client import connect
 
         sys.stdout.flush()

@@ -2,7 +2,6 @@
 `devstack run` holds it, `run.json` (its pid and command). No psutil: the control client reads them."""
 from __future__ import annotations
 
-import json
 import os
 
 LOCK, RECORD = "devstack.lock", "processes.json"
@@ -11,6 +10,8 @@ RUN = "run.json"  # while `devstack run` holds the lock for its command (see one
 
 def held_by_run(state_dir: str | os.PathLike, pid: int | None) -> str | None:
     """The command a `devstack run` holds the lock for (from its RUN file), None if not a run's lock."""
+    import json  # only when a lock is held: the control commands' fast path stays without it
+
     try:
         with open(os.path.join(state_dir, RUN), encoding="utf-8") as f:
             run = json.loads(f.read())

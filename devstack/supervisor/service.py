@@ -207,6 +207,10 @@ class Service:
             self.spare = None
 
     async def _spawn(self) -> None:
+        # Taken before the spawn, not once the pid is read: a warm worker can consume before this loop
+        # reads its pid, and Engine._stale_unacked counts what was delivered before started_at as left by a
+        # dead generation (it would requeue a message this one runs: a task run twice).
+        began = time.time()
         spare, self.spare = self.spare, None
         if spare is not None and not spare.usable_for(self.spec):
             spare.discard()
@@ -219,7 +223,7 @@ class Service:
             self.guard, report_r = await launch_guard(self.spec, [sys.executable, "-I", "-S"], [], self.lifeline_fd)
         self.pid = await read_reported_pid(report_r)
         self._spawned.set()
-        self.started_at = time.time()
+        self.started_at = began
         if self.on_pid:
             self.on_pid(self)
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.functional
 
 FAST_PATH = ("devstack.console", "devstack.control_commands", "devstack.control_client", "devstack.locate",
              "devstack.lockfiles")
-HEAVY = ("click", "pydantic", "asyncio", "psutil", "textual", "tomllib", "redis", "celery")
+HEAVY = ("click", "pydantic", "asyncio", "psutil", "textual", "tomllib", "redis", "celery", "json")
 
 
 def test_the_fast_path_imports_nothing_heavy():

@@ -53,7 +53,7 @@ def test_fast_control_commands_match_the_click_cli(stack, tmp_path):
     done = fast("status", "--json", *cfg, cwd=tmp_path, importtime=True)
     assert done.returncode == 0, done.stderr
     loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
-    assert not loaded & {"click", "asyncio", "pydantic", "psutil", "redis", "devstack.cli"}, sorted(loaded)
+    assert not loaded & {"click", "asyncio", "pydantic", "psutil", "redis", "devstack.cli", "json"}, sorted(loaded)
     status = json.loads(done.stdout)
     assert done.stdout == json.dumps(status, indent=2) + "\n"
     assert set(status["services"]) == {"redis", "api", "worker", "beat"}

@@ -187,6 +187,16 @@ def worker_log(engine: Engine) -> str:
     return (engine.state_dir / "logs" / "worker.log").read_text(errors="replace")
 
 
+def lost_or_twice(executions: list[int], results, engine: Engine) -> str:
+    """Which tasks.work calls ran other than once, with the worker log's lines about them."""
+    counts = {i: executions.count(i) for i in range(150)}
+    odd = {i: n for i, n in counts.items() if n != 1}
+    ids = [results[i].id for i in odd]
+    lines = [line for line in worker_log(engine).splitlines()
+             if any(i in line for i in ids) or "Restoring" in line or "Warm shutdown" in line]
+    return f"tasks.work runs other than once (arg: runs): {odd}\n" + "\n".join(lines[-60:])
+
+
 async def settled(engine: Engine, quiet: float = 1.0) -> None:
     """Wait until no reload is pending or in flight (and stays so for `quiet` s)."""
     r = engine.reloader
@@ -390,7 +400,7 @@ async def test_manual_restart_overlaps_generations_and_loses_no_task(tmp_path):
         assert await loop.run_in_executor(None, lambda: [r.get(timeout=90) for r in results]) == list(range(150))
         assert await loop.run_in_executor(None, lambda: long_task.get(timeout=60)) == -1
         executions = [int(x) for x in broker.lrange("executions", 0, -1)]
-        assert sorted(executions) == list(range(-1, 150)), "a task was lost or ran twice"
+        assert sorted(executions) == list(range(-1, 150)), lost_or_twice(executions, results, engine)
     finally:
         client.close()
         broker.close()

@@ -46,6 +46,12 @@ def result(run: DevstackRun, task_id: str) -> dict | None:
     return answer if answer and answer.get("state") in ("SUCCESS", "FAILURE") else None
 
 
+def log_tails(run: DevstackRun, *services: str, lines: int = 40) -> str:
+    """What each service logged last, appended to a timeout's message (CI only shows the assertion)."""
+    return "".join(f"\n--- devstack logs {name} -n {lines}\n" + run.cli("logs", name, "-n", str(lines)).stdout
+                   for name in services)
+
+
 def send(run: DevstackRun, path: str) -> str:
     return http_get(run.api_url(path))["id"]
 
@@ -82,7 +88,8 @@ def test_sentinel_stack_runs_the_demo_and_survives_a_failover(tmp_path):
         assert len(after) == 1 and after != before, f"the sentinels name {after} after the failover"
 
         new = [send(run, f"/tasks/add?x={i}&y=1") for i in range(5)]
-        assert wait_until(lambda: all(result(run, t) for t in new), 30, "tasks sent after the failover")
+        assert wait_until(lambda: all(result(run, t) for t in new), 30,
+                          lambda: "tasks sent after the failover" + log_tails(run, "worker", "api", "redis-replica"))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not all(result(run, t) for t in in_flight):
             time.sleep(0.2)

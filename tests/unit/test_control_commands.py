@@ -1,6 +1,8 @@
 """What `devstack status` prints about the stack's Redis, for each topology (no process needed)."""
 from __future__ import annotations
 
+import os
+
 from devstack.control_commands import redis_summary, status_text
 
 
@@ -37,3 +39,50 @@ def test_status_shows_the_debugpy_port_of_a_service_under_debug():
                        as_json=False)
     worker, api = text.splitlines()[1:]
     assert worker.endswith("restarts 0  debug :5678") and "debug" not in api
+
+
+def _one_reply_server(tmp_path, reply: bytes) -> list[bytes]:
+    """A control socket in `tmp_path` that answers one request with `reply` (a thread, no process)."""
+    import socket
+    import threading
+
+    from devstack.control_client import socket_file
+
+    requests: list[bytes] = []
+    path = socket_file(tmp_path)
+    if os.path.exists(path):
+        os.unlink(path)  # the previous reply's
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            requests.append(conn.recv(65536))
+            conn.sendall(reply)
+        server.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return requests
+
+
+def test_status_prints_what_the_stack_rendered_and_decodes_an_older_stacks_reply(tmp_path):
+    import json
+
+    from devstack.control_commands import run_status
+
+    status = {"project": "p", "solo": False, "services": {},
+              "redis": {"mode": "embedded", "host": "h", "port": 1, "version": "6.2"}}
+    requests = _one_reply_server(tmp_path, b"OK\n" + b'{\n  "as": "rendered"\n}')
+    assert run_status(tmp_path, as_json=True) == '{\n  "as": "rendered"\n}'
+    assert json.loads(requests[0]) == {"cmd": "status", "args": [], "render": "json"}
+    _one_reply_server(tmp_path, json.dumps({"ok": True, "result": status}).encode() + b"\n")  # no `render` known
+    assert run_status(tmp_path, as_json=False) == status_text(status, as_json=False)
+    _one_reply_server(tmp_path, json.dumps({"ok": False, "error": "refused: another user"}).encode() + b"\n")
+    try:
+        run_status(tmp_path, as_json=True)
+    except Exception as exc:
+        assert getattr(exc, "message", "") == "refused: another user"
+    else:
+        raise AssertionError("an error reply was printed as a status")
