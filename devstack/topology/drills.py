@@ -37,7 +37,7 @@ async def failover(endpoint: RedisEndpoint) -> dict:
                                 "`devstack logs sentinel-1` (and -2, -3) for the reason.", 1)
         await asyncio.sleep(0.02)
     agreed = time.monotonic() - began
-    await _demote(endpoint, old, new)
+    await _demote(endpoint, old, new, deadline)
     await _first_write(endpoint, new, deadline)
     endpoint.master = new
     return {"old": _where(old, node_at), "new": _where(new, node_at), "agreed_seconds": round(agreed, 3),
@@ -83,25 +83,40 @@ async def _ask_for_failover(endpoint: RedisEndpoint, deadline: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _demote(endpoint: RedisEndpoint, old: tuple[str, int] | None, new: tuple[str, int]) -> None:
+async def _demote(endpoint: RedisEndpoint, old: tuple[str, int] | None, new: tuple[str, int],
+                  deadline: float) -> None:
     """Make the old master a replica now, as the sentinels do only once they next read its INFO (seconds
     later): until then it still takes writes from clients connected to it (a Celery result backend is),
-    and those are lost when it resyncs. Its clients are dropped so they ask the sentinels again."""
+    and those are lost when it resyncs. Its clients are dropped so they ask the sentinels again. Retried
+    until its ROLE says replica (a reply late under load must not leave it a master, paused for PAUSE_MS)."""
     if old is None:
         return
+    kwargs = {"host": old[0], "port": old[1], "password": endpoint.password}
+    while True:
+        await _demote_once(endpoint, old, new)
+        try:
+            role = await raw_command(kwargs, "ROLE", timeout=3.0)
+        except (RedisReplyError, OSError, asyncio.TimeoutError):
+            return  # gone meanwhile: the sentinels convert it when it is back
+        if isinstance(role, list) and role and str(role[0]) in ("slave", "replica") or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _demote_once(endpoint: RedisEndpoint, old: tuple[str, int], new: tuple[str, int]) -> None:
     # One transaction, as sentinel sends it: a client blocked in BRPOP then sees its connection close
     # (kombu reconnects) instead of an UNBLOCKED error reply first (kombu's worker exits on it).
     commands = [["AUTH", endpoint.password or ""], ["MULTI"], ["REPLICAOF", new[0], str(new[1])],
                 ["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"], ["EXEC"], ["CLIENT", "UNPAUSE"]]
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*old), 1.0)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*old), 3.0)
     except (OSError, asyncio.TimeoutError):
-        return  # gone meanwhile: the sentinels convert it when it is back
+        return
     try:
         writer.write(b"".join(encode_command(c) for c in commands[0 if endpoint.password else 1:]))
         await writer.drain()
         for _ in commands[0 if endpoint.password else 1:]:
-            await asyncio.wait_for(read_reply(reader), 1.0)
+            await asyncio.wait_for(read_reply(reader), 3.0)
     except (RedisReplyError, OSError, asyncio.TimeoutError, ValueError):
         pass
     finally:
