@@ -18,6 +18,9 @@ from .events import LogLine, Notice, StateChanged
 from .control_client import RENDERED, connect, request, socket_path  # noqa: F401  (the client side lives there)
 from .control_commands import status_text
 
+RENDERERS = {"status": status_text}
+"""The commands whose result the stack renders itself when asked (``render``: see control_client.request_rendered)."""
+
 
 def event_to_dict(event) -> dict:
     if isinstance(event, LogLine):
@@ -86,8 +89,9 @@ class ControlServer:
                 return
             try:
                 result = await handler(args)
-                if cmd == "status" and request.get("render") in ("json", "text"):
-                    text = status_text(result, request["render"] == "json")
+                render = RENDERERS.get(cmd) if request.get("render") in ("json", "text") else None
+                if render is not None:
+                    text = render(result, request["render"] == "json")
                     writer.write(RENDERED + text.encode())  # control_client.request_rendered prints it as is
                     await writer.drain()
                     return

@@ -44,7 +44,7 @@ def request(state_dir: str | os.PathLike, cmd: str, args: list[str] | None = Non
 
 def request_rendered(state_dir: str | os.PathLike, cmd: str, render: str, timeout: float = 120) -> object:
     """A command without arguments whose result the stack renders itself (``render``: "json" or "text",
-    see ControlServer): the text to print, as it came, so this client needs no json module (the largest
+    control.RENDERERS): the text to print, as it came, so this client needs no json module (the largest
     import of a control command: bench/control_bench.py). A stack that does not render (older) gives its
     result, decoded, as request() does; an error is raised as DevstackError."""
     data = _exchange(state_dir, b'{"cmd": "%s", "args": [], "render": "%s"}' % (cmd.encode(), render.encode()),

@@ -98,7 +98,8 @@ async def _demote(endpoint: RedisEndpoint, old: tuple[str, int] | None, new: tup
             role = await raw_command(kwargs, "ROLE", timeout=3.0)
         except (RedisReplyError, OSError, asyncio.TimeoutError):
             return  # gone meanwhile: the sentinels convert it when it is back
-        if isinstance(role, list) and role and str(role[0]) in ("slave", "replica") or time.monotonic() > deadline:
+        demoted = isinstance(role, list) and bool(role) and str(role[0]) in ("slave", "replica")
+        if demoted or time.monotonic() > deadline:
             return
         await asyncio.sleep(0.05)
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from devstack.control_commands import redis_summary, status_text
+from devstack.errors import DevstackError
 
 
 def test_standalone_is_mode_and_address():
@@ -80,9 +83,6 @@ def test_status_prints_what_the_stack_rendered_and_decodes_an_older_stacks_reply
     _one_reply_server(tmp_path, json.dumps({"ok": True, "result": status}).encode() + b"\n")  # no `render` known
     assert run_status(tmp_path, as_json=False) == status_text(status, as_json=False)
     _one_reply_server(tmp_path, json.dumps({"ok": False, "error": "refused: another user"}).encode() + b"\n")
-    try:
+    with pytest.raises(DevstackError) as raised:  # not printed as a status
         run_status(tmp_path, as_json=True)
-    except Exception as exc:
-        assert getattr(exc, "message", "") == "refused: another user"
-    else:
-        raise AssertionError("an error reply was printed as a status")
+    assert raised.value.message == "refused: another user"
