@@ -20,6 +20,7 @@ from .spec import ServiceSpec
 BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
 CRASH_LIMIT, STAYED_READY = 5, 10.0  # this many exits in a row, none after 10 s of ready: a crash loop, stop
 SPARE_DELAY = 0.5  # seconds after ready before a warm spare for the next restart is prepared
+SPARE_GATE_POLL = 0.25  # seconds between two looks at `spare_gate` while another service is starting
 
 
 class Service:
@@ -53,6 +54,9 @@ class Service:
         self.spare: Spare | None = None  # warm spare for the next start (see prepare_spare)
         self.warm = False  # the running process came from a warm spare
         self.spare_spec: Callable[[], ServiceSpec] | None = None  # the spec the next start will use
+        # False while a spare must wait: another service is starting, and the spare's imports would take
+        # its CPU (beat's spare took 1.6 s of CPU from api and worker at a big app's cold start, 2 cores).
+        self.spare_gate: Callable[[], bool] | None = None
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
@@ -186,6 +190,11 @@ class Service:
         """Start a warm spare for the next (re)start of this service, if it can have one."""
         if self.spare is not None or not self._want_running:
             return
+        generation = self.started_at
+        while self.spare_gate is not None and not self.spare_gate():
+            await asyncio.sleep(SPARE_GATE_POLL)
+            if not self._want_running or self.started_at != generation or self.state != State.READY:
+                return  # replaced, restarted or stopped meanwhile: its next ready prepares the spare
         spec = self.spare_spec() if self.spare_spec else self.spec
         spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, self.started_at)
         if spare is None:

@@ -226,3 +226,33 @@ async def test_a_gevent_worker_spare_patches_first_then_preloads(tmp_path):
         assert not [t for t in rec.texts() if "preload list" in t or "warm spare exited" in t], rec.texts()
     finally:
         await engine.shutdown()
+
+
+SLOW_API = '''
+import os, sys, time
+
+if "flask" in os.path.basename(sys.argv[0]):
+    time.sleep(5)  # stands for a big app's API, still importing long after the worker is ready
+'''
+
+
+async def test_no_spare_is_made_while_another_service_is_still_starting(tmp_path):
+    """A spare's imports would take the CPU of a service still starting (on 2 cores beat's spare cost a big app's
+    api and worker 1.6 s): the worker's spare waits until the API is ready, then is made."""
+    config = write_app(tmp_path, extra=SLOW_API)
+    engine = Engine(load_config(config))
+    await engine.start()
+    try:
+        worker, api = engine.services["worker"], engine.services["api"]
+        await until(lambda: worker.state == State.READY, 60, "the worker ready")
+        assert api.state == State.STARTING, "the API was meant to be still starting (it sleeps 5 s at import)"
+        seen = []  # (api's state, the worker's spare) every 20 ms until the API is ready
+        while api.state == State.STARTING:
+            seen.append(engine.status()["services"]["worker"]["spare_pid"])
+            await asyncio.sleep(0.02)
+        assert len(seen) > 75, f"the API was ready {len(seen) * 0.02:.1f} s after the worker: too soon to mean anything"
+        assert not any(seen), "a spare was made while the API was still starting"
+        assert await engine.wait_all_ready(60), engine.status()
+        await until(lambda: engine.status()["services"]["worker"]["spare_pid"], 20, "the worker's spare, after")
+    finally:
+        await engine.shutdown()
