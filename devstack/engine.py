@@ -134,7 +134,7 @@ class Engine:
                           on_pid=self._record_pid, crash_limit=self.config.project.crash_limit)
         if spec.name == "worker":  # the next start is the next generation: prepare its spare for that
             service.spare_spec = lambda: self.worker_spec(self.worker_generation + 1)
-        service.spare_gate = lambda: not any(other is not service and other.state == State.STARTING
+        service.spare_gate = lambda: not any(other is not service and (other.state == State.STARTING or other.spare_busy)
                                              for name, other in self.services.items() if name not in self.redis_nodes)
         return service
 

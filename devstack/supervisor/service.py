@@ -54,9 +54,11 @@ class Service:
         self.spare: Spare | None = None  # warm spare for the next start (see prepare_spare)
         self.warm = False  # the running process came from a warm spare
         self.spare_spec: Callable[[], ServiceSpec] | None = None  # the spec the next start will use
-        # False while a spare must wait: another service is starting, and the spare's imports would take
-        # its CPU (beat's spare took 1.6 s of CPU from api and worker at a big app's cold start, 2 cores).
+        # False while a spare must wait: another service is starting or another spare importing, whose CPU
+        # its imports would take (beat's spare took 1.6 s of CPU from a big app's api and worker at cold start,
+        # 2 cores; two spares importing at once slowed a worker's warm shutdown enough for a Celery race).
         self.spare_gate: Callable[[], bool] | None = None
+        self._preparing_spare = False
         # Set by a hot reload: if this start fails before ready, stay crashed (no backoff loop over a
         # syntax error); the next file change starts it again at once.
         self.reloading = False
@@ -196,13 +198,23 @@ class Service:
             if not self._want_running or self.started_at != generation or self.state != State.READY:
                 return  # replaced, restarted or stopped meanwhile: its next ready prepares the spare
         spec = self.spare_spec() if self.spare_spec else self.spec
-        spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, self.started_at)
+        self._preparing_spare = True
+        try:
+            spare = await launch_spare(spec, self.lifeline_fd, self.notice, self._spare_died, self.started_at)
+        finally:
+            self._preparing_spare = False
         if spare is None:
             return
         if self._want_running and self.spare is None:
             self.spare = spare
         else:
             spare.discard()
+
+    @property
+    def spare_busy(self) -> bool:
+        """A spare of this service is being made or is still importing (it takes a core meanwhile)."""
+        spare = self.spare
+        return self._preparing_spare or (spare is not None and not spare.progress.ready and not spare.progress.closed)
 
     def _spare_died(self, spare: Spare, dropped: bool) -> None:
         if self.spare is spare:

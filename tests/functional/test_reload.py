@@ -197,6 +197,14 @@ def lost_or_twice(executions: list[int], results, engine: Engine) -> str:
     return f"tasks.work runs other than once (arg: runs): {odd}\n" + "\n".join(lines[-60:])
 
 
+def restored_by_celery(log: str, task_id: str) -> bool:
+    """The worker log shows `task_id` received, a generation's "Restoring N unacknowledged message(s)", then
+    `task_id` received again: Celery's own restore at warm shutdown brought it back."""
+    lines = log.splitlines()
+    received = [n for n, line in enumerate(lines) if task_id in line and line.endswith(" received")]
+    return len(received) > 1 and any("Restoring" in line for line in lines[received[0]:received[1]])
+
+
 async def settled(engine: Engine, quiet: float = 1.0) -> None:
     """Wait until no reload is pending or in flight (and stays so for `quiet` s)."""
     r = engine.reloader
@@ -400,7 +408,15 @@ async def test_manual_restart_overlaps_generations_and_loses_no_task(tmp_path):
         assert await loop.run_in_executor(None, lambda: [r.get(timeout=90) for r in results]) == list(range(150))
         assert await loop.run_in_executor(None, lambda: long_task.get(timeout=60)) == -1
         executions = [int(x) for x in broker.lrange("executions", 0, -1)]
-        assert sorted(executions) == list(range(-1, 150)), lost_or_twice(executions, results, engine)
+        assert set(executions) == set(range(-1, 150)), lost_or_twice(executions, results, engine)
+        # Twice is allowed only where Celery itself restored a message whose task its warm-shutting-down
+        # generation had started (celery/celery#5663: prefork acks a task accepted during warm shutdown too
+        # late, after "Restoring N unacknowledged message(s)"). devstack's own sweep must requeue nothing
+        # here: every drain ended cleanly.
+        assert engine.status()["auto_requeued"] == 0, lost_or_twice(executions, results, engine)
+        twice = [results[i].id for i in set(executions) - {-1} if executions.count(i) > 1]
+        assert all(restored_by_celery(worker_log(engine), task_id) for task_id in twice), \
+            lost_or_twice(executions, results, engine)
     finally:
         client.close()
         broker.close()
