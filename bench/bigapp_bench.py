@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/bigapp_bench.py`
 from bench.bigapp.generate import (BENCH_ENDPOINT, BENCH_SERVICE, BENCH_TASK, BENCH_VIEW, QUEUES,  # noqa: E402
-                                   generate, write_probe)
+                                   generate, shape, write_probe)
 from bench.common import (DEVSTACK, LOAD_BEFORE, PASSWORD, ROOT, free_port, poll_until, spawn,  # noqa: E402
                           stop_tree, update_doc)
 from bench.reload_bench import Launched, measure, start_redis, worker_back  # noqa: E402
@@ -462,8 +462,7 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
         "machine, so the ratios within this run are what counts).",
         "",
         f"The app: `bench/bigapp/generate.py` writes {modules} modules shaped like Dify's API (create_app() with 11 "
-        "extensions, FlaskTask, 80 blueprint modules with 8 views each, 60 services, 90 SQLAlchemy models, 61 task "
-        "modules the worker alone imports through Celery's include) importing SQLAlchemy, pandas, numpy, pydantic, "
+        f"extensions, FlaskTask, {shape()}) importing SQLAlchemy, pandas, numpy, pydantic, "
         f"requests; its own virtualenv ({python['path']}, which `devstack status --json` reports as the services' "
         f"interpreter: {python['source']}). devstack runs the generated devstack.toml: api, worker prefork -c 2 "
         f"-Q {','.join(QUEUES)}, beat, `[reload] storm_limit = 1000`. Import of the app alone, median of 3 "

@@ -18,9 +18,11 @@ import shutil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-N_FEATURE_CONFIGS, N_LIBS, N_MODELS, N_ENTITIES, N_SERVICES = 10, 15, 30, 40, 60
-N_TASKS, N_SCHEDULES = 60, 4
-BLUEPRINTS = {"console": 40, "service_api": 16, "web": 16, "files": 4, "inner_api": 4}  # view modules each
+# Sized so that importing the API takes over 3 s on the 2-core machine the figures come from (issue 10): it took
+# 2.05 s there on a quiet day with half of each count, most of it the project's own modules (Dify's API has ~1,500).
+N_FEATURE_CONFIGS, N_LIBS, N_MODELS, N_ENTITIES, N_SERVICES = 10, 30, 60, 80, 120
+N_TASKS, N_SCHEDULES = 120, 4
+BLUEPRINTS = {"console": 80, "service_api": 32, "web": 32, "files": 8, "inner_api": 8}  # view modules each
 VIEWS_PER_MODULE = 8
 QUEUES = ["dataset", "generation", "mail", "ops_trace", "app_deletion"]
 BENCH_TASK = "tasks/bench_probe_task.py"
@@ -28,8 +30,8 @@ BENCH_VIEW = "controllers/console/bench_version.py"
 BENCH_SERVICE = "services/bench_probe_service.py"
 BENCH_ENDPOINT = "/console/api/bench-version"
 
-__all__ = ["BENCH_ENDPOINT", "BENCH_SERVICE", "BENCH_TASK", "BENCH_VIEW", "QUEUES", "generate", "write_config",
-           "write_probe"]
+__all__ = ["BENCH_ENDPOINT", "BENCH_SERVICE", "BENCH_TASK", "BENCH_VIEW", "QUEUES", "generate", "shape",
+           "write_config", "write_probe"]
 
 
 APP = '''\
@@ -615,6 +617,13 @@ app = "app:celery"
 storm_limit = 1000
 """.replace("'", '"'))
     return path
+
+
+def shape() -> str:
+    """The app's parts in words, for docs/benchmarks.md."""
+    return (f"{sum(BLUEPRINTS.values())} blueprint modules with {VIEWS_PER_MODULE} views each, {N_SERVICES} services, "
+            f"{N_MODELS * 3} SQLAlchemy models, {N_TASKS + 1} task modules the worker alone imports through Celery's "
+            "include")
 
 
 def generate(dest: Path, python: str, redis_port: int = 6379, api_port: int = 5001) -> Path:
