@@ -7,6 +7,7 @@ prefork worker batches them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -79,7 +80,10 @@ class TaskEventFeed:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         stop = threading.Event()
-        thread = threading.Thread(target=self._read, args=(loop, stop), name=THREAD_NAME, daemon=True)
+        # The callbacks run in the context of run()'s caller, not the thread's: a Textual app's timers, set from
+        # on_event, need its context variables (active_app).
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=self._read, args=(loop, stop, context), name=THREAD_NAME, daemon=True)
         thread.start()
         try:
             await loop.create_future()  # until cancelled
@@ -90,11 +94,11 @@ class TaskEventFeed:
             while thread.is_alive() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
 
-    def _read(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+    def _read(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, context: contextvars.Context) -> None:
         """The thread: subscribe, decode, hand batches to the loop; reconnect on errors until `stop`."""
         def call(callback, *args) -> bool:
             try:
-                loop.call_soon_threadsafe(callback, *args)
+                loop.call_soon_threadsafe(callback, *args, context=context.copy())
                 return True
             except RuntimeError:  # the loop is closed
                 stop.set()

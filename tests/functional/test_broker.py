@@ -427,11 +427,17 @@ async def test_event_feed_decodes_off_the_loop_and_hands_batches_in_order(redis_
     def on_event(event):
         got.append(event.uuid)
         threads.add(threading.get_ident())
+        contexts.add(caller.get(None))
         if not in_batch[0]:  # the first event of a hand-off: the next loop turn ends it
             in_batch[0] = True
             batches[0] += 1
             loop.call_soon(in_batch.__setitem__, 0, False)
 
+    import contextvars
+
+    caller = contextvars.ContextVar("caller")
+    contexts: set = set()
+    caller.set("the task that runs the feed")  # a Textual app's active_app, say: its timers need it
     feed = TaskEventFeed(redis_server.url(1), on_event, db=1)
     task = asyncio.create_task(feed.run())
     try:
@@ -454,6 +460,7 @@ async def test_event_feed_decodes_off_the_loop_and_hands_batches_in_order(redis_
         await wait_until_async(lambda: len(got) == 2000, 10, "the 2,000 events")
         assert got == [f"u{m}" for m in range(2000)]
         assert threads == {threading.get_ident()}  # handed to the loop's thread
+        assert contexts == {"the task that runs the feed"}  # in the context of run()'s caller
         assert batches[0] <= took / BATCH_EVERY + 5, (batches[0], took)
     finally:
         task.cancel()
