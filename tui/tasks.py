@@ -28,6 +28,10 @@ and re-rendering the table each time took most of the event loop (py-spy, bench/
 for seconds. A lone event after a quiet moment still shows at once."""
 MAX_REMOVALS = 20
 """Rows pushed out by newer tasks above which re-adding the table is cheaper (each `remove_row` renumbers all)."""
+SHOW_FIRST = 50
+"""Rows a re-add puts back at once, the newest; the others when the reader scrolls or moves the cursor near the
+last row shown, or at the first showing that brings no new task. In a flood every showing re-added the table:
+measuring and rendering 200 rows twice a second where fewer than ten are on screen."""
 
 
 @dataclass
@@ -43,9 +47,10 @@ class TaskRow:
     exception: str | None = None
     _cells: tuple | None = field(default=None, repr=False, compare=False)
     """The rendered cells, kept until the next event: a rebuild re-adds every row, most of them unchanged."""
+    _stale: bool = field(default=False, repr=False, compare=False)
 
     def apply(self, event: TaskEvent) -> None:
-        self._cells = None
+        self._stale = True
         if event.name:
             self.name = event.name
         if event.hostname:
@@ -58,9 +63,18 @@ class TaskRow:
             self.state = event.kind
 
     def cells(self) -> tuple:
-        if self._cells is None:
-            self._cells = self._render()
+        if self._cells is None or self._stale:
+            self._cells, self._stale = self._render(), False
         return self._cells
+
+    def changed_cells(self) -> list[tuple[str, Text]]:
+        """(column, cell) of the cells that differ from the last rendering (what the table shows)."""
+        before = self._cells
+        after = self.cells()
+        if before is None or before is after:
+            return list(zip(COLUMNS, after))
+        return [(column, new) for column, old, new in zip(COLUMNS, before, after)
+                if old != new or old.style != new.style]
 
     def _render(self) -> tuple:
         result = Text(no_wrap=True, overflow="ellipsis")
@@ -94,6 +108,7 @@ class TaskFeed(DataTable):
         self._reorder = False
         self._shown_at = float("-inf")
         self._show_timer = None
+        self._partial = False  # the table shows only the newest rows of a re-add; the rest when asked
 
     def on_mount(self) -> None:
         self.border_title = "tasks"
@@ -123,6 +138,8 @@ class TaskFeed(DataTable):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def flush(self) -> None:
+        if not (self._changed or self._reorder or self._partial):
+            return  # nothing to show: a lone event after a quiet moment is shown at once
         wait = self._shown_at + SHOW_EVERY - time.monotonic()
         if wait > 0:  # shown a moment ago: the rest at the next showing
             if self._show_timer is None:
@@ -131,11 +148,13 @@ class TaskFeed(DataTable):
         self._shown_at = time.monotonic()
         for uuid in self._changed:
             if uuid in self.rows and uuid in self.tasks:
-                for column, value in zip(COLUMNS, self.tasks[uuid].cells()):
+                for column, value in self.tasks[uuid].changed_cells():
                     self.update_cell(uuid, column, value)
         self._changed.clear()
         if self._reorder:
             self._place_new()
+        elif self._partial:  # a showing with no new task: the rest of the rows now
+            self.show_rest()
 
     def _deferred_flush(self) -> None:
         self._show_timer = None
@@ -146,40 +165,75 @@ class TaskFeed(DataTable):
         (by the short id's rank: two tasks sharing 8 hex digits among 200 would only swap places)."""
         new, self._new = self._new, []
         gone = [key for key in self.rows if key.value not in self.tasks]  # pushed out by newer tasks
-        if len(gone) > MAX_REMOVALS or len(new) > MAX_TASKS // 2:
+        if (len(gone) > MAX_REMOVALS or len(new) > SHOW_FIRST
+                or (self._partial and self.row_count + len(new) > 2 * SHOW_FIRST)):
             return self._rebuild()
         self._reorder = False
         keep = self.selected
         for key in gone:
             self.remove_row(key)
-        for uuid in new:
+        self._add_sorted(uuid for uuid in new if uuid not in self.rows)
+        self._keep_cursor_on(keep)
+        self._show_count()
+
+    def show_rest(self) -> None:
+        """The rows a re-add left out (older tasks), below the ones shown."""
+        if not self._partial:
+            return
+        self._partial = False
+        keep = self.selected
+        self._add_sorted(uuid for uuid in self.tasks if uuid not in self.rows)
+        self._keep_cursor_on(keep)
+        self._show_count()
+
+    def _add_sorted(self, uuids) -> None:
+        added = False
+        for uuid in list(uuids):
             row = self.tasks.get(uuid)
-            if row is not None and uuid not in self.rows and row.matches(self.filter_text):
+            if row is not None and row.matches(self.filter_text):
                 self.add_row(*row.cells(), key=uuid)
+                added = True
+        if not added:
+            return
         rank = {uuid[:8]: -i for i, uuid in enumerate(self.tasks)}  # the newest, last added, sorts first
         self.sort("id", key=lambda short: rank.get(short.plain, 0))
         # `rows` iterates in insertion order; keep it in the order shown, as after a rebuild (readers rely on it)
         self.rows = dict(sorted(self.rows.items(), key=lambda item: self.get_row_index(item[0])))
-        self._keep_cursor_on(keep)
-        self._show_count()
 
     def _rebuild(self) -> None:
+        """The table re-added: the newest SHOW_FIRST matching rows now, the others by `show_rest`."""
         self._reorder = False
         self._new.clear()
         keep = self.selected
         self.clear()
+        self._partial = False
         for row in reversed(self.tasks.values()):
             if row.matches(self.filter_text):
+                if self.row_count >= SHOW_FIRST:
+                    self._partial = True
+                    break
                 self.add_row(*row.cells(), key=row.uuid)
         self._keep_cursor_on(keep)
         self._show_count()
+
+    def _near_the_end(self) -> bool:
+        return self.cursor_row >= self.row_count - 3 or self.scroll_y >= self.max_scroll_y - 1
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._partial and new_value > old_value and self._near_the_end():
+            self.call_later(self.show_rest)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._partial and event.data_table is self and self._near_the_end():
+            self.call_later(self.show_rest)
 
     def _keep_cursor_on(self, uuid: str | None) -> None:
         if uuid is not None and uuid in self.rows:
             self.move_cursor(row=self.get_row_index(uuid))
 
     def _show_count(self) -> None:
-        shown = self.row_count
+        shown = len(self.tasks) if self._partial and not self.filter_text else self.row_count
         self.border_subtitle = (f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
                                 else f"{shown} task(s) · Enter detail · / filter")
 

@@ -7,7 +7,9 @@ prefork worker batches them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -35,17 +37,24 @@ class TaskEvent:
     fields: dict = field(default_factory=dict, repr=False)  # the raw event (traceback, result, pid, retries...)
 
 
+BATCH_EVERY = 0.05
+"""Seconds between two hand-offs of decoded events to the event loop (one `call_soon_threadsafe` per batch)."""
+THREAD_NAME = "devstack-task-events"
+
+
 def event_channel_pattern(db: int = 1, keyprefix: str = "") -> str:
     """The PSUBSCRIBE pattern for Celery events on a Redis broker (kombu fanout with patterns)."""
     return f"{keyprefix}/{db}.celeryev/*"
 
 
 class TaskEventFeed:
-    """Celery task events (worker started with ``-E``) from Redis pub/sub, via ``redis.asyncio``.
+    """Celery task events (worker started with ``-E``) from Redis pub/sub.
 
-    ``on_event`` is called in the event loop for each task event. ``run()`` returns only when
-    cancelled; connection errors are retried after ``reconnect_delay`` seconds (events sent
-    meanwhile are lost: that is pub/sub). ``subscribed`` is set while subscribed.
+    A thread of its own reads and decodes the messages (a flood is thousands of JSON events a second) and hands
+    them to the event loop in batches, at most every BATCH_EVERY seconds, in the order published: ``on_event`` is
+    called in the event loop for each task event. ``run()`` returns only when cancelled, and stops the thread
+    then; connection errors are retried after ``reconnect_delay`` seconds (events sent meanwhile are lost: that is
+    pub/sub). ``subscribed`` is set while subscribed.
     """
 
     def __init__(
@@ -69,51 +78,89 @@ class TaskEventFeed:
         self._max_names = max_names
 
     async def run(self) -> None:
-        import redis.asyncio as aredis
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        # The callbacks run in the context of run()'s caller, not the thread's: a Textual app's timers, set from
+        # on_event, need its context variables (active_app).
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=self._read, args=(loop, stop, context), name=THREAD_NAME, daemon=True)
+        thread.start()
+        try:
+            await loop.create_future()  # until cancelled
+        finally:
+            stop.set()  # the thread sees it within BATCH_EVERY (or its connect timeout)
+            self.subscribed.clear()
+            deadline = time.monotonic() + 6
+            while thread.is_alive() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
 
-        while True:
-            client = aredis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10)
+    def _read(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, context: contextvars.Context) -> None:
+        """The thread: subscribe, decode, hand batches to the loop; reconnect on errors until `stop`."""
+        def call(callback, *args) -> bool:
+            try:
+                loop.call_soon_threadsafe(callback, *args, context=context.copy())
+                return True
+            except RuntimeError:  # the loop is closed
+                stop.set()
+                return False
+
+        while not stop.is_set():
+            client = redis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(self.pattern)
-                self.subscribed.set()
+                pubsub.psubscribe(self.pattern)
                 self.last_error = None
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    if message.get("type") not in ("pmessage", "message"):
-                        continue
-                    self.handle_raw(message.get("data"))
-            except asyncio.CancelledError:
-                raise
+                call(self.subscribed.set)
+                pending: list[TaskEvent] = []
+                handed_at = float("-inf")
+                while not stop.is_set():
+                    wait = BATCH_EVERY if not pending else max(0.0, handed_at + BATCH_EVERY - time.monotonic())
+                    message = pubsub.get_message(timeout=wait)
+                    if message is not None and message.get("type") in ("pmessage", "message"):
+                        pending.extend(self.decode_raw(message.get("data")))
+                    if pending and time.monotonic() - handed_at >= BATCH_EVERY:
+                        batch, pending = pending, []
+                        handed_at = time.monotonic()
+                        call(self._deliver, batch)
             except (redis.exceptions.RedisError, OSError) as exc:
                 self.last_error = describe_redis_error(exc)
                 log.debug("event feed: %s; reconnecting", self.last_error)
+            except Exception:  # never let the thread die silently: retry as after a connection error
+                log.exception("event feed failed; reconnecting")
             finally:
-                self.subscribed.clear()
-                await _aclose(pubsub, client)  # swallows errors, lets a cancellation through
-            await asyncio.sleep(self.reconnect_delay)
+                if not stop.is_set():
+                    call(self.subscribed.clear)
+                for obj in (pubsub, client):
+                    try:
+                        obj.close()
+                    except Exception:
+                        pass
+            stop.wait(self.reconnect_delay)
 
-    def handle_raw(self, data: Any) -> None:
-        """Decode one published kombu message (JSON envelope, base64 JSON body) and dispatch."""
-        envelope = loads(data)
-        if not isinstance(envelope, dict):
-            return
-        body, ok = decode_body(envelope)
-        if not ok:
-            return
-        events = body if isinstance(body, list) else [body]
-        for raw in events:
-            if not isinstance(raw, dict):
-                continue
-            event = self._to_event(raw)
-            if event is None:
-                continue
+    def _deliver(self, batch: list[TaskEvent]) -> None:
+        """In the event loop: one batch, in order."""
+        for event in batch:
             try:
                 self.on_event(event)
             except Exception:  # a broken callback must not kill the feed
                 log.exception("TaskEventFeed callback failed")
+
+    def handle_raw(self, data: Any) -> None:
+        """Decode one published kombu message and dispatch its task events at once."""
+        self._deliver(self.decode_raw(data))
+
+    def decode_raw(self, data: Any) -> list[TaskEvent]:
+        """The task events of one published kombu message (JSON envelope, base64 JSON body; a prefork worker's
+        `task.multi` is a list of them)."""
+        envelope = loads(data)
+        if not isinstance(envelope, dict):
+            return []
+        body, ok = decode_body(envelope)
+        if not ok:
+            return []
+        events = body if isinstance(body, list) else [body]
+        return [event for event in map(self._to_event, (raw for raw in events if isinstance(raw, dict)))
+                if event is not None]
 
     def _to_event(self, raw: dict) -> TaskEvent | None:
         etype = raw.get("type")
@@ -149,17 +196,3 @@ class TaskEventFeed:
             kwargs=opt_str("kwargs"),
             fields=raw,
         )
-
-
-async def _aclose(pubsub: Any, client: Any) -> None:
-    for obj in (pubsub, client):
-        closer = getattr(obj, "aclose", None) or getattr(obj, "close", None)
-        if closer is None:
-            continue
-        try:
-            result = closer()
-            if asyncio.iscoroutine(result):
-                await result
-        except Exception:
-            pass
-

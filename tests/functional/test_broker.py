@@ -307,8 +307,15 @@ async def _collect_events(tapp, redis_server, tmp_path, pool: str, concurrency: 
         feed_task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await feed_task
+        assert not feed_threads()  # cancelling the feed stopped its reader thread
         raw.close()
         await asyncio.to_thread(worker.kill)
+
+
+def feed_threads() -> list[threading.Thread]:
+    from devstack.broker.events import THREAD_NAME
+
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 def _check_events(events, ok_id, bad_id):
@@ -384,6 +391,7 @@ async def test_event_feed_reconnects_and_cancels(redis_server):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert not feed_threads()
 
     # handle_raw: a single event, a task.multi list, and junk.
     got: list[TaskEvent] = []
@@ -403,6 +411,62 @@ async def test_event_feed_reconnects_and_cancels(redis_server):
     feed.handle_raw(json.dumps({"body": "gASV", "content-type": "application/x-python-serialize"}))
     assert [(e.kind, e.name) for e in got] == [("received", "n1"), ("started", "n1"), ("succeeded", "n1")]
     assert got[-1].runtime == 0.25
+
+
+async def test_event_feed_decodes_off_the_loop_and_hands_batches_in_order(redis_server):
+    """Events published in a burst arrive on the loop's thread, all of them and in order, in a few batches (one
+    hand-off per BATCH_EVERY at most), not one loop callback per message."""
+    from devstack.broker.events import BATCH_EVERY
+
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    threads: set[int] = set()
+    batches = [0]
+    in_batch = [False]
+
+    def on_event(event):
+        got.append(event.uuid)
+        threads.add(threading.get_ident())
+        contexts.add(caller.get(None))
+        if not in_batch[0]:  # the first event of a hand-off: the next loop turn ends it
+            in_batch[0] = True
+            batches[0] += 1
+            loop.call_soon(in_batch.__setitem__, 0, False)
+
+    import contextvars
+
+    caller = contextvars.ContextVar("caller")
+    contexts: set = set()
+    caller.set("the task that runs the feed")  # a Textual app's active_app, say: its timers need it
+    feed = TaskEventFeed(redis_server.url(1), on_event, db=1)
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.subscribed.wait(), 10)
+        client = redis_server.client(1)
+
+        def envelope(body):
+            return json.dumps({"body": base64.b64encode(json.dumps(body).encode()).decode(),
+                               "content-type": "application/json", "content-encoding": "utf-8",
+                               "properties": {"body_encoding": "base64"}, "headers": {}})
+
+        def publish() -> float:
+            began = time.monotonic()
+            for n in range(0, 2000, 4):  # task.multi lists of 4, as a prefork worker sends them
+                client.publish("/1.celeryev/task.multi", envelope(
+                    [{"type": "task-received", "uuid": f"u{m}", "name": "n", "timestamp": 1.0} for m in range(n, n + 4)]))
+            return time.monotonic() - began
+
+        took = await asyncio.to_thread(publish)
+        await wait_until_async(lambda: len(got) == 2000, 10, "the 2,000 events")
+        assert got == [f"u{m}" for m in range(2000)]
+        assert threads == {threading.get_ident()}  # handed to the loop's thread
+        assert contexts == {"the task that runs the feed"}  # in the context of run()'s caller
+        assert batches[0] <= took / BATCH_EVERY + 5, (batches[0], took)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not feed_threads()
 
 
 # --------------------------------------------------------------------------------------------

@@ -107,3 +107,50 @@ def test_failed_task_replay_revoke_where_and_history_across_restarts(stack, tmp_
     # and `tasks clear` empties it
     assert s2.cli("tasks", "clear").returncode == 0
     assert json.loads(s2.cli("tasks", "--json").stdout) == []
+
+
+async def test_capture_reads_only_new_delivery_tags(redis_server, tmp_path):
+    """The message of a received task is captured from `unacked` by its delivery tag: `unacked_index` is read from
+    about the newest delivery time seen and only unseen tags are fetched (HMGET), never the whole hash. Stale
+    entries present before, and an entry whose delivery time lands behind the newest read, are handled."""
+    import asyncio
+
+    from devstack.broker import TaskEvent
+    from devstack.tasks import TaskTracker
+    from tests.waiting import wait_until_async
+
+    client = redis_server.client(1)
+
+    def deliver(task_id: str, tag: str, at: float) -> None:  # as kombu's Redis transport does (one MULTI)
+        message = {"body": "W1tdLCB7fSwge31d", "content-type": "application/json", "headers": {"id": task_id,
+                   "task": "demo.add"}, "properties": {"body_encoding": "base64", "delivery_tag": tag}}
+        pipe = client.pipeline()
+        pipe.zadd("unacked_index", {tag: at}).hset("unacked", tag, json.dumps([message, "", "celery"])).execute()
+
+    now = time.time()
+    for n in range(300):  # a dead worker's leftovers, delivered a while ago
+        deliver(f"stale-{n}", f"tag-stale-{n}", now - 600 + n)
+    tracker = TaskTracker(tmp_path, 1000, client_for=redis_server.client, broker_url=lambda: redis_server.url(1),
+                          queues=lambda: ["celery"], worker_queues=["celery"])
+    feed = asyncio.create_task(tracker.run(redis_server.url(1)))
+    try:
+        client.config_resetstat()
+
+        def captured(task_id: str) -> bool:
+            tracker.store.flush()
+            rows = tracker.history.matches(task_id)
+            return bool(rows) and rows[0]["message_captured"]
+
+        for task_id, at in (("first", now), ("late", now - 1.0)):  # "late": behind the newest time already read
+            tracker.on_event(TaskEvent("received", task_id, "demo.add", "w@h", time.time()))
+            await asyncio.sleep(0.1)  # the capture polls the index meanwhile
+            deliver(task_id, f"tag-{task_id}", at)
+            await wait_until_async(lambda: captured(task_id), 5, f"{task_id}'s message captured")
+        stats = client.info("commandstats")
+        assert "cmdstat_hgetall" not in stats, stats
+        assert stats["cmdstat_hmget"]["calls"] >= 2
+        assert not captured("stale-0")  # never asked for: present, but not a task received meanwhile
+    finally:
+        feed.cancel()
+        await asyncio.gather(feed, return_exceptions=True)
+        await asyncio.to_thread(tracker.close)

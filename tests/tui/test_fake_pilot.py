@@ -197,14 +197,56 @@ async def test_hidden_panes_buffer_and_catch_up_when_selected():
 
 
 async def test_a_burst_larger_than_one_flush_drains_without_new_lines():
+    from tui.logs import BATCH_MAX
+
+    total = BATCH_MAX * 5 // 2  # 2.5 writes' worth, then silence
     source = FakeSource()
-    app = DevstackApp(source, max_lines=6000)
+    app = DevstackApp(source, max_lines=total + 1000)
     async with app.run_test(size=SIZE) as pilot:
         await select_row(pilot, "processes", "worker")
-        for i in range(5000):  # 2.5 flushes' worth, then silence
+        for i in range(total):
             source.emit(LogLine("worker", f"burst {i}"))
         pane = app.logs.pane("worker")
-        await wait_until_async(lambda: pane.line_count >= 5000 and pane.lines[-1] == "burst 4999", 3, "the whole burst")
+        await wait_until_async(lambda: pane.line_count >= total and pane.lines[-1] == f"burst {total - 1}", 3,
+                               "the whole burst")
+
+
+async def test_a_flood_is_written_at_most_every_write_every_seconds_and_nothing_is_lost(monkeypatch):
+    """Lines arriving every 10 ms for over a second reach the pane in batches at least WRITE_EVERY apart, all of
+    them and in order; a line after a quiet moment is written at the first flush."""
+    import time
+
+    from tui.logs import WRITE_EVERY
+
+    source = FakeSource()
+    app = DevstackApp(source, max_lines=5000)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, "processes", "worker")
+        pane = app.logs.pane("worker")
+        writes: list[tuple[float, int]] = []
+        write_lines = pane.write_lines
+        monkeypatch.setattr(pane, "write_lines", lambda lines, *a: (writes.append((time.monotonic(), len(lines))),
+                                                                   write_lines(lines, *a))[1])
+        await asyncio.sleep(WRITE_EVERY)  # what the selection wrote is behind us
+        writes.clear()
+        n = 0
+        began = time.monotonic()
+        while time.monotonic() - began < 1.2:
+            for _ in range(5):
+                source.emit(LogLine("worker", f"flood {n}"))
+                n += 1
+            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: pane.lines[-1:] == [f"flood {n - 1}"], 3, "the last flood line")
+        lines = [line for line in pane.lines if line.startswith("flood ")]
+        assert lines == [f"flood {i}" for i in range(n)]  # all of them, in order
+        gaps = [b[0] - a[0] for a, b in zip(writes, writes[1:])]
+        assert len(writes) >= 4 and min(gaps) >= WRITE_EVERY - 0.01, gaps
+        await asyncio.sleep(WRITE_EVERY)
+        writes.clear()
+        source.emit(LogLine("worker", "after a quiet moment"))
+        t0 = time.monotonic()
+        await wait_until_async(lambda: writes, 2, "the lone line written")
+        assert writes[0][0] - t0 < WRITE_EVERY, "a lone line waited for the flood's pace"
 
 
 async def test_u_requeues_unacked_and_shows_the_count_or_the_error():

@@ -127,3 +127,61 @@ async def test_a_flood_keeps_the_newest_tasks_on_top_within_the_bound(monkeypatc
         assert [str(feed.get_row_at(i)[3]) for i in (0, 1)] == [ids[-1][:8], ids[-2][:8]]  # shown in that order
         app._on_task_event(TaskEvent("succeeded", ids[-3], None, "worker@demo", T0 + 999, runtime=0.01))
         await wait_until_async(lambda: str(feed.get_cell(ids[-3], "state")) == "succeeded", 2, "updated in place")
+
+
+async def test_a_re_add_shows_the_newest_rows_first_and_the_rest_on_scroll_or_when_quiet(monkeypatch):
+    """A burst past SHOW_FIRST re-adds the table with only the newest SHOW_FIRST rows; moving to the last row shown
+    adds the others (in order), and so does the first showing that brings no new task. An event changes only the
+    cells that differ."""
+    from tui.tasks import MAX_TASKS, SHOW_FIRST
+
+    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+
+        def burst(first: int, count: int) -> list[str]:
+            ids = [f"{n:08d}-burst" for n in range(first, first + count)]
+            for n, task_id in enumerate(ids, start=first):
+                app._on_task_event(TaskEvent("received", task_id, "demo.add", "worker@demo", T0 + 10 + n))
+            return ids
+
+        def shown() -> list[str]:
+            return [str(k.value) for k in feed.rows]
+
+        ids = burst(0, 150)
+        monkeypatch.setattr("tui.tasks.SHOW_EVERY", 600)  # no later showing while the scroll path is checked
+        feed._shown_at = float("-inf")
+        feed.flush()
+        assert shown() == list(reversed(ids))[:SHOW_FIRST]
+        feed.focus()
+        await pilot.press("ctrl+end")  # the cursor to the last row shown: the rest below it
+        everything = list(reversed(ids)) + ["bbbbbbbb-2", "aaaaaaaa-1"]
+        await wait_until_async(lambda: shown() == everything, 2, "the rest of the rows after moving to the end")
+        assert [str(feed.get_row_at(i)[3]) for i in (0, SHOW_FIRST)] == [ids[-1][:8], ids[-1 - SHOW_FIRST][:8]]
+
+        more = burst(150, 60)  # past MAX_TASKS: the oldest leave
+        feed._shown_at = float("-inf")
+        feed.flush()
+        newest = list(reversed(ids + more))[:MAX_TASKS]
+        assert shown() == newest[:SHOW_FIRST]
+        feed.scroll_end(animate=False)  # scrolled (wheel, scrollbar) to the end of what is shown
+        await wait_until_async(lambda: shown() == newest, 2, "the rest of the rows after scrolling to the end")
+
+        more += burst(210, 60)
+        monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
+        feed.flush()
+        newest = list(reversed(ids + more))[:MAX_TASKS]
+        assert shown() == newest[:SHOW_FIRST]
+        feed.flush()  # a showing with no new task: the rest now
+        assert shown() == newest
+
+        calls = []
+        update_cell = feed.update_cell
+        monkeypatch.setattr(feed, "update_cell", lambda *a, **k: (calls.append(a[1]), update_cell(*a, **k)))
+        app._on_task_event(TaskEvent("succeeded", more[-1], None, "worker@demo", T0 + 999, runtime=0.01))
+        feed.flush()
+        assert sorted(calls) == ["result", "state"]  # time, task, id and worker did not change
+        assert str(feed.get_cell(more[-1], "state")) == "succeeded"
