@@ -49,14 +49,22 @@ DEVSTACK = "devstack"
 """Pseudo-service name under which the engine's own notices appear in the logs."""
 
 
+FULL_COLLECTION_AFTER = 100
+"""Middle-generation collections before a full one is considered (Python's default: 10). Under a task flood each full
+collection still took 112-240 ms on the loop once frozen; ten times rarer, 1 key press of 20 went over 100 ms
+against 4 of 20 in the run beside it (bench/task_flood.py --no-write, 2026-12-02), at ~13 MiB more RSS."""
+
+
 def freeze_the_start() -> None:
     """Once per process: what exists once the stack has started (the imports, the app's widgets) leaves the garbage
     collector's generations (`gc.freeze`), so a full collection no longer scans it. Under a task flood a full
     collection came every 2-3 s, 150-240 ms on the loop (bench/task_flood.py, timed with gc.callbacks): the slow key
     presses. Frozen, the ones before a flood took 45-56 ms instead of 79-97; during one still 112-200 ms (most of what
-    they scan is what the flood created)."""
+    they scan is what the flood created): so full collections are also made rarer (FULL_COLLECTION_AFTER)."""
     if not gc.get_freeze_count():
         gc.freeze()
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
 
 
 class DevstackApp(App[int]):

@@ -135,7 +135,9 @@ async def test_task_feed_and_redis_panel(tmp_path):
         # What the started stack holds left the collector's generations (once per process: in a run of many
         # tests an earlier app may have done it).
         import gc
-        assert gc.get_freeze_count() > 0
+
+        from tui.app import FULL_COLLECTION_AFTER
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[2] == FULL_COLLECTION_AFTER
 
         panel = app.query_one(RedisPanel)
         await wait_until_async(lambda: panel.stats and panel.stats.keys_per_db.get(1), 10, "keys in db 1")
