@@ -21,6 +21,7 @@ BACKOFF_START, BACKOFF_MAX, HEALTHY_RESET = 1.0, 30.0, 60.0
 CRASH_LIMIT, STAYED_READY = 5, 10.0  # this many exits in a row, none after 10 s of ready: a crash loop, stop
 SPARE_DELAY = 0.5  # seconds after ready before a warm spare for the next restart is prepared
 SPARE_GATE_POLL = 0.25  # seconds between two looks at `spare_gate` while another service is starting
+SPARE_GATE_MAX = 30.0  # a spare waits at most this long (a service whose readiness check never passes stays starting)
 
 
 class Service:
@@ -192,8 +193,9 @@ class Service:
         """Start a warm spare for the next (re)start of this service, if it can have one."""
         if self.spare is not None or not self._want_running:
             return
-        generation = self.started_at
-        while self.spare_gate is not None and not self.spare_gate():
+        generation, waited = self.started_at, 0.0
+        while self.spare_gate is not None and not self.spare_gate() and waited < SPARE_GATE_MAX:
+            waited += SPARE_GATE_POLL
             await asyncio.sleep(SPARE_GATE_POLL)
             if not self._want_running or self.started_at != generation or self.state != State.READY:
                 return  # replaced, restarted or stopped meanwhile: its next ready prepares the spare
