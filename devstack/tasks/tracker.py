@@ -78,7 +78,7 @@ class TaskTracker:
 
     def _capture_loop(self) -> None:
         seen: dict[str, None] = {}  # delivery tags already read (bounded, oldest dropped)
-        since: list[float | None] = [None]  # the newest delivery time read from `unacked_index` (None: none yet)
+        since: float | None = None  # the newest delivery time read from `unacked_index` (None: none yet)
         while not self._closed.is_set():
             self._wake.wait()  # set by a task-received event, by the loop itself during a window, by close()
             self._wake.clear()
@@ -90,24 +90,25 @@ class TaskTracker:
             if not wanted:
                 continue
             try:
-                self._capture(wanted, seen, since)
+                since = self._capture(wanted, seen, since)
             except Exception as exc:  # Redis restarting: the next event retries
                 log.debug("capture: %s", exc)
             time.sleep(0.02)
             self._wake.set()  # keep looking while some ids are in their window
 
-    def _capture(self, wanted: set[str], seen: dict[str, None], since: list[float | None]) -> None:
+    def _capture(self, wanted: set[str], seen: dict[str, None], since: float | None) -> float | None:
         """Read only the delivery tags not seen yet: `unacked_index` (tag -> delivery time, written with the
         `unacked` entry in one MULTI by kombu) from a little before the newest time read, then HMGET of the
         new tags alone. Reading the whole `unacked` hash 50 times a second decoded thousands of entries under
-        a flood. The overlap covers workers whose clocks or writes land slightly out of order."""
+        a flood. The overlap covers workers whose clocks or writes land slightly out of order. Returns the newest
+        delivery time read (`since` for the next call)."""
         client = self.client_for(1)
-        low = "-inf" if since[0] is None else since[0] - INDEX_OVERLAP
+        low = "-inf" if since is None else since - INDEX_OVERLAP
         index = client.zrangebyscore(UNACKED_INDEX, low, "+inf", withscores=True) or []
         new: list[str] = []
         for tag, score in index:
-            if since[0] is None or score > since[0]:
-                since[0] = score
+            if since is None or score > since:
+                since = score
             tag = as_text(tag)
             if tag in seen:
                 continue
@@ -116,7 +117,7 @@ class TaskTracker:
                 seen.pop(next(iter(seen)))
             new.append(tag)
         if not new:
-            return
+            return since
         for value in client.hmget(UNACKED, new):
             if value is None:  # acknowledged between the two reads
                 continue
@@ -128,6 +129,7 @@ class TaskTracker:
                 self._keep_message(task_id, data[0], as_text(data[2] or ""), as_text(data[1] or ""))
                 with self._capture_lock:
                     self._capture_ids.pop(task_id, None)
+        return since
 
     def _keep_message(self, task_id: str, payload: dict, routing_key: str, exchange: str = "",
                       queue: str | None = None) -> None:
