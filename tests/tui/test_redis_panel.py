@@ -100,7 +100,11 @@ async def test_real_sentinel_group_panel_names_the_master_by_role_and_f_fails_ov
     began = time.monotonic()
     async with demo_tui(tmp_path, redis=f'topology = "sentinel"\nsentinel_port = {free_port()}', api="enabled = false",
                         beat="enabled = false") as (app, pilot, engine):
-        state = await asyncio.to_thread(app.source.redis_topology)
+        for _ in range(50):  # the replica may still be syncing when the stack is ready (seen once under CI load)
+            state = await asyncio.to_thread(app.source.redis_topology)
+            if any(n.role == "replica" for n in state.nodes):
+                break
+            await asyncio.sleep(0.2)
         assert (state.kind, state.master, state.agree, state.sentinels, state.quorum) == ("sentinel", "redis", 3, 3, 2)
         replica = next(n for n in state.nodes if n.role == "replica")
         assert replica.name == "redis-replica" and replica.master == "redis" and replica.lag_bytes is not None
