@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
+from . import module_report
 from .probes import HttpProbe, LogProbe, Probe, http_probe_from_url
 from .supervisor.spec import ServiceSpec
 
@@ -134,6 +135,8 @@ def worker_spec(w, env: dict[str, str], pool: str, concurrency: int | None, gene
         if w.fast_start:
             argv += ["--without-mingle", "--without-gossip"]
     broker = env.get("CELERY_BROKER_URL")
+    if w.freeze_before_fork and (pool == "prefork" or w.command):
+        env = module_report.freeze_before_fork(env)
     if pool == "prefork" and sys.platform == "darwin":
         # macOS aborts a forked pool child that touches Objective-C (Celery's known crash there).
         env = {"OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES", **env}

@@ -320,6 +320,7 @@ class WorkerConfig(AppServiceConfig):
     queues: list[str] = Field(default_factory=list)
     loglevel: Literal["debug", "info", "warning", "error", "critical"] = "info"
     fast_start: bool = True
+    freeze_before_fork: bool = True
     events: bool = True
     name: str = "worker"
     command: list[str] | None = None

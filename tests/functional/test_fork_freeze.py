@@ -1,0 +1,115 @@
+"""A prefork worker freezes its heap before its pool forks; a warm spare freezes what it preloaded (real
+Redis and Celery; see module_report_site/sitecustomize.py `freeze_before_forks` and guard.py `_preload`).
+
+The app notes `gc.get_freeze_count()` once it is imported (what a spare froze before "go": its libraries) and
+the task returns that and the count in the pool process (which inherits what the worker froze before forking
+it), so each freeze is seen apart from the other. The count only grows by a freeze (a frozen object that is
+freed leaves it).
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_preload import last_ready, preloaded_spare, started
+from tests.functional.test_reload import celery_client, run_task
+from tests.stack import free_port
+
+pytestmark = [pytest.mark.functional, pytest.mark.timeout(240)]
+
+APP = '''
+import gc
+import os
+
+import preload_marker  # noqa: F401
+from celery import Celery
+
+celery = Celery("freeze", broker=os.environ["CELERY_BROKER_URL"], backend=os.environ["CELERY_RESULT_BACKEND"])
+celery.conf.broker_connection_retry_on_startup = True
+FROZEN_AT_IMPORT = gc.get_freeze_count()
+
+
+@celery.task(name="frozen")
+def frozen():
+    return {"at_import": FROZEN_AT_IMPORT, "in_pool": gc.get_freeze_count(),
+            "leaked": sorted(k for k in os.environ if k.startswith("DEVSTACK_"))}
+'''
+CONFIG = '''
+[project]
+name = "freeze"
+env_file = ""
+
+[redis]
+port = {redis_port}
+
+[env]
+PYTHONPATH = "{libs}"
+MARKER_FILE = "{marker}"
+
+[api]
+enabled = false
+
+[worker]
+app = "app:celery"
+pool = "prefork"
+concurrency = 2
+{worker}
+
+[beat]
+enabled = false
+'''
+
+
+def write_app(tmp_path: Path, worker: str = "") -> Path:
+    project, libs = tmp_path / "project", tmp_path / "libs"
+    project.mkdir(exist_ok=True)
+    libs.mkdir(exist_ok=True)
+    # The marker library of test_preload: the spare imports it before "go", which preloaded_spare waits for.
+    (libs / "preload_marker.py").write_text(textwrap.dedent('''
+        import json, os, sys
+        with open(os.environ["MARKER_FILE"], "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "argv0": os.path.basename(sys.argv[0])}) + "\\n")
+    '''))
+    (project / "app.py").write_text(textwrap.dedent(APP))
+    path = project / "devstack.toml"
+    path.write_text(CONFIG.format(redis_port=free_port(), libs=libs, marker=tmp_path / "marker.jsonl", worker=worker))
+    return path
+
+
+async def counts(engine) -> dict:
+    return await run_task(celery_client(engine), "frozen")
+
+
+async def warm_restart(engine, rec, tmp_path) -> None:
+    child = await preloaded_spare(engine, tmp_path, "the worker's spare")
+    await engine.restart(["worker"])
+    assert engine.services["worker"].pid == child.pid and "(warm start)" in last_ready(rec, "worker")
+
+
+async def test_the_worker_freezes_before_forking_its_pool_cold_and_warm(tmp_path):
+    engine, rec = await started(write_app(tmp_path))
+    try:
+        cold = await counts(engine)
+        assert cold["at_import"] == 0 and cold["in_pool"] > 0, cold  # nothing preloaded: the fork's freeze alone
+        assert cold["leaked"] == [], "devstack's variables must not reach the app"
+        await warm_restart(engine, rec, tmp_path)
+        warm = await counts(engine)
+        # The spare froze its libraries before "go"; the worker froze the app too before forking.
+        assert warm["at_import"] > 0 and warm["in_pool"] > warm["at_import"], warm
+        assert warm["leaked"] == []
+    finally:
+        await engine.shutdown()
+
+
+async def test_freeze_before_fork_false_leaves_the_fork_alone(tmp_path):
+    engine, rec = await started(write_app(tmp_path, "freeze_before_fork = false"))
+    try:
+        assert await counts(engine) == {"at_import": 0, "in_pool": 0, "leaked": []}
+        await warm_restart(engine, rec, tmp_path)
+        warm = await counts(engine)
+        # The spare's freeze only: objects leave the permanent generation when freed, never join it unfrozen.
+        assert 0 < warm["in_pool"] <= warm["at_import"], warm
+    finally:
+        await engine.shutdown()
