@@ -139,6 +139,11 @@ def devstack_reloads(app: Path, config: Path, reloads: int) -> dict:
     try:
         launched.wait_line(re.compile(r"all services ready"), time.monotonic() + TIMEOUT)
         out: dict = {"python": status(config)["python"]}
+        # Warm reloads are measured: a save before the services' spares have imported restarts cold (on 2 cores
+        # the spares import one at a time once all are ready; the figure says how long that takes).
+        after_ready = time.monotonic()
+        poll_until(lambda: all(status(config)["services"][n]["spare_ready"] for n in ("api", "worker")), 60, 0.5)
+        out["spares ready"] = time.monotonic() - after_ready
         launched.drain()
         restarts = Restarts(config)
 
@@ -468,7 +473,9 @@ def report(args, modules: int, imports: dict, dev: dict, anchors: dict, cold: di
         f"-Q {','.join(QUEUES)}, beat, `[reload] storm_limit = 1000`. Import of the app alone, median of 3 "
         f"(in-process import · whole `python -c` process): {imp}.",
         "",
-        f"Reloads: median of {args.reloads} saves, 1–2 s apart, after one uncounted warm-up. Worker: save "
+        f"Reloads: median of {args.reloads} saves, 1–2 s apart, after one uncounted warm-up, once the warm spares of "
+        f"api and worker have imported their libraries (`spare_ready` in `devstack status --json`: "
+        f"{dev['spares ready']:.1f} s after all ready; a save before that restarts cold). Worker: save "
         f"`{BENCH_TASK}` → a new `ready.` line and a broker ping answered. API: save `{BENCH_VIEW}` → "
         f"`GET {BENCH_ENDPOINT}` answers the new version.",
         "",

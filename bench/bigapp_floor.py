@@ -7,7 +7,10 @@ app's own environment (bench/bigapp_bench.py builds it), as the API imports it (
 registers the blueprints):
 
   1. one process imports `app` and lists every module loaded from outside the project folder;
-  2. --runs fresh processes each import that list (the spare's part, timed), then `app` (the floor, timed).
+  2. --runs fresh processes each import that list (the spare's part, timed), then `app` (the floor, timed);
+  3. as many again, alternating with those, that freeze the heap after the list (`gc.collect(); gc.freeze()`,
+     as a spare does: devstack/guard.py `_preload`), so the project's imports no longer walk the libraries'
+     objects in their full collections.
 
 Usage: .venv/bin/python bench/bigapp_floor.py [--runs 5]   (prints; compare with `flask run --debug` in
 docs/benchmarks.md "## Big app": floor / its reload is the best ratio a spare can give)
@@ -47,6 +50,10 @@ else:
         except Exception:
             pass
     preloaded = time.perf_counter() - began
+    if mode == "freeze":
+        import gc
+        gc.collect()
+        gc.freeze()
     began = time.perf_counter()
     import app  # noqa: F401
     print(json.dumps({"preload": preloaded, "project": time.perf_counter() - began}))
@@ -62,14 +69,22 @@ def main() -> None:
         folder, listing = Path(tmp) / "app", str(Path(tmp) / "outside.json")
         generate(folder, python)
         subprocess.run([python, "-c", CHILD, "list", listing], cwd=folder, check=True)
-        runs = [json.loads(subprocess.run([python, "-c", CHILD, "time", listing], cwd=folder, check=True,
-                                          capture_output=True, text=True).stdout) for _ in range(args.runs)]
+
+        def run(mode: str) -> dict:
+            return json.loads(subprocess.run([python, "-c", CHILD, mode, listing], cwd=folder, check=True,
+                                             capture_output=True, text=True).stdout)
+
+        pairs = [(run("time"), run("freeze")) for _ in range(args.runs)]
+        runs, frozen = [p[0] for p in pairs], [p[1] for p in pairs]
         count = len(json.loads(Path(listing).read_text()))
     pre = statistics.median(r["preload"] for r in runs)
     floor = statistics.median(r["project"] for r in runs)
+    floor_frozen = statistics.median(r["project"] for r in frozen)
     print(f"modules from outside the project: {count}; their import (the spare's part): {pre:.2f} s; "
           f"then the project's modules + create_app (the floor of a warm API reload): {floor:.2f} s "
-          f"(median of {args.runs}: {', '.join(format(r['project'], '.2f') for r in runs)})")
+          f"(median of {args.runs}: {', '.join(format(r['project'], '.2f') for r in runs)}); "
+          f"with the preloaded heap frozen as a spare does: {floor_frozen:.2f} s "
+          f"({', '.join(format(r['project'], '.2f') for r in frozen)})")
 
 
 if __name__ == "__main__":

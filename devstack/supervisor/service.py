@@ -176,6 +176,7 @@ class Service:
             "held": self.held,
             "spare_pid": self.spare.process.pid if self.spare else None,
             "spare_rss": self.spare.rss() if self.spare else None,
+            "spare_ready": bool(self.spare and self.spare.progress.ready),  # imported its list: a restart is warm
         }
 
     # ----- internals -----------------------------------------------------------------------------
