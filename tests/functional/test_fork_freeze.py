@@ -8,14 +8,13 @@ freed leaves it).
 """
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.functional import test_preload as preload
 from tests.functional.test_preload import last_ready, preloaded_spare, started
 from tests.functional.test_reload import celery_client, run_task
-from tests.stack import free_port
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(240)]
 
@@ -25,7 +24,9 @@ import os
 
 import preload_marker  # noqa: F401
 from celery import Celery
-
+from flask import Flask
+{extra}
+app = Flask(__name__)
 celery = Celery("freeze", broker=os.environ["CELERY_BROKER_URL"], backend=os.environ["CELERY_RESULT_BACKEND"])
 celery.conf.broker_connection_retry_on_startup = True
 FROZEN_AT_IMPORT = gc.get_freeze_count()
@@ -33,49 +34,14 @@ FROZEN_AT_IMPORT = gc.get_freeze_count()
 
 @celery.task(name="frozen")
 def frozen():
-    return {"at_import": FROZEN_AT_IMPORT, "in_pool": gc.get_freeze_count(),
-            "leaked": sorted(k for k in os.environ if k.startswith("DEVSTACK_"))}
-'''
-CONFIG = '''
-[project]
-name = "freeze"
-env_file = ""
-
-[redis]
-port = {redis_port}
-
-[env]
-PYTHONPATH = "{libs}"
-MARKER_FILE = "{marker}"
-
-[api]
-enabled = false
-
-[worker]
-app = "app:celery"
-pool = "prefork"
-concurrency = 2
-{worker}
-
-[beat]
-enabled = false
+    return {{"at_import": FROZEN_AT_IMPORT, "in_pool": gc.get_freeze_count(),
+            "leaked": sorted(k for k in os.environ if k.startswith("DEVSTACK_"))}}
 '''
 
 
 def write_app(tmp_path: Path, worker: str = "") -> Path:
-    project, libs = tmp_path / "project", tmp_path / "libs"
-    project.mkdir(exist_ok=True)
-    libs.mkdir(exist_ok=True)
-    # The marker library of test_preload: the spare imports it before "go", which preloaded_spare waits for.
-    (libs / "preload_marker.py").write_text(textwrap.dedent('''
-        import json, os, sys
-        with open(os.environ["MARKER_FILE"], "a") as f:
-            f.write(json.dumps({"pid": os.getpid(), "argv0": os.path.basename(sys.argv[0])}) + "\\n")
-    '''))
-    (project / "app.py").write_text(textwrap.dedent(APP))
-    path = project / "devstack.toml"
-    path.write_text(CONFIG.format(redis_port=free_port(), libs=libs, marker=tmp_path / "marker.jsonl", worker=worker))
-    return path
+    """test_preload's project and config (a prefork worker, `-c 1`: the default pool) with this app."""
+    return preload.write_app(tmp_path, worker=worker, app=APP)
 
 
 async def counts(engine) -> dict:

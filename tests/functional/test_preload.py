@@ -92,13 +92,15 @@ enabled = false
 '''
 
 
-def write_app(tmp_path: Path, extra: str = "", worker: str = "") -> Path:
+def write_app(tmp_path: Path, extra: str = "", worker: str = "", app: str = APP) -> Path:
+    """The project (`app`, formatted with `extra`), its libraries and its devstack.toml (`worker`: more lines of
+    its [worker] table)."""
     project, libs = tmp_path / "project", tmp_path / "libs"
     project.mkdir()
     libs.mkdir()
     for name, text in (("preload_marker", MARKER), ("flaky_lib", FLAKY), ("deadly_lib", DEADLY)):
         (libs / f"{name}.py").write_text(textwrap.dedent(text))
-    (project / "app.py").write_text(textwrap.dedent(APP.format(extra=extra)))
+    (project / "app.py").write_text(textwrap.dedent(app.format(extra=extra)))
     path = project / "devstack.toml"
     path.write_text(CONFIG.format(redis_port=free_port(), api_port=free_port(), libs=libs,
                                   marker=tmp_path / "marker.jsonl", worker=worker))
