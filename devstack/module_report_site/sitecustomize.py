@@ -138,8 +138,8 @@ def freeze_before_forks():
     big app's heap 0.2 s each (bench/bigapp: 361,000 objects), so `-c 8` waits 1.7 s before it is ready.
     Just before, on Celery's own `worker_before_create_process` signal, `gc.freeze()` (CPython's API for
     pre-fork servers) moves every object alive to the permanent generation: that collection then walks only
-    what came since, and the forked processes share the frozen pages instead of touching them. What was
-    garbage at that moment stays allocated: a worker's start-up leaves little."""
+    what came since (the pool processes inherit the frozen generation: their own collections skip it too). What
+    was garbage at that moment stays allocated: a worker's start-up leaves little."""
     if os.environ.pop(FREEZE_VAR, None) != "1":
         return
     if _FORKING_MODULE in sys.modules:  # a warm spare preloaded the pool already
