@@ -10,7 +10,9 @@ registers the blueprints):
   2. --runs fresh processes each import that list (the spare's part, timed), then `app` (the floor, timed);
   3. as many again, alternating with those, that freeze the heap after the list (`gc.collect(); gc.freeze()`,
      as a spare does: devstack/guard.py `_preload`), so the project's imports no longer walk the libraries'
-     objects in their full collections.
+     objects in their full collections;
+  4. as many again that also run the project's imports without the collector (`gc.disable()`, as a spare does
+     until its imports settle: devstack/guard.py `_collector_off_while_starting`).
 
 Usage: .venv/bin/python bench/bigapp_floor.py [--runs 5]   (prints; compare with `flask run --debug` in
 docs/benchmarks.md "## Big app": floor / its reload is the best ratio a spare can give)
@@ -50,10 +52,12 @@ else:
         except Exception:
             pass
     preloaded = time.perf_counter() - began
-    if mode == "freeze":
+    if mode in ("freeze", "off"):
         import gc
         gc.collect()
         gc.freeze()
+        if mode == "off":
+            gc.disable()
     began = time.perf_counter()
     import app  # noqa: F401
     print(json.dumps({"preload": preloaded, "project": time.perf_counter() - began}))
@@ -74,17 +78,19 @@ def main() -> None:
             return json.loads(subprocess.run([python, "-c", CHILD, mode, listing], cwd=folder, check=True,
                                              capture_output=True, text=True).stdout)
 
-        pairs = [(run("time"), run("freeze")) for _ in range(args.runs)]
-        runs, frozen = [p[0] for p in pairs], [p[1] for p in pairs]
+        rounds = [(run("time"), run("freeze"), run("off")) for _ in range(args.runs)]
+        runs, frozen, off = ([r[i] for r in rounds] for i in range(3))
         count = len(json.loads(Path(listing).read_text()))
     pre = statistics.median(r["preload"] for r in runs)
     floor = statistics.median(r["project"] for r in runs)
     floor_frozen = statistics.median(r["project"] for r in frozen)
+    floor_off = statistics.median(r["project"] for r in off)
     print(f"modules from outside the project: {count}; their import (the spare's part): {pre:.2f} s; "
           f"then the project's modules + create_app (the floor of a warm API reload): {floor:.2f} s "
           f"(median of {args.runs}: {', '.join(format(r['project'], '.2f') for r in runs)}); "
           f"with the preloaded heap frozen as a spare does: {floor_frozen:.2f} s "
-          f"({', '.join(format(r['project'], '.2f') for r in frozen)})")
+          f"({', '.join(format(r['project'], '.2f') for r in frozen)}); and without the collector during them, as a "
+          f"spare runs them: {floor_off:.2f} s ({', '.join(format(r['project'], '.2f') for r in off)})")
 
 
 if __name__ == "__main__":
