@@ -214,17 +214,18 @@ GC_OFF_MAX = 30.0  # the collector is back after this long whatever happens
 def _collector_off_while_starting():
     """The service's own start-up (the project's imports, create_app) runs without the cyclic collector:
     with the libraries frozen, its full collections still walked every project object again and again (the
-    big app's API floor: 1.25-1.47 s with them, 1.10-1.19 s without; bench/bigapp_floor.py). It is back once
+    big app's API floor, `bench/bigapp_floor.py --runs 5`: 1.38 s with them, 1.17 s without). It is back once
     no module was imported for GC_OFF_SETTLE s (or after GC_OFF_MAX s), and in any process forked meanwhile
     (a prefork pool process) at once."""
     import gc
     import threading
 
-    state = {"off": True}
+    off = True
 
     def back_on():
-        if state["off"]:
-            state["off"] = False
+        nonlocal off
+        if off:
+            off = False
             gc.enable()
 
     gc.disable()
@@ -294,7 +295,7 @@ def _preload(names, progress):
     # The libraries stay loaded for the service's life: frozen (CPython's gc.freeze, after one collection of
     # the imports' garbage), no later collection walks them again. The project's imports after "go" trigger
     # full collections of their own: each walked the whole preloaded heap too (the big app's API floor, its
-    # project's imports after the libraries: 1.88 s without the freeze, 1.54 s with it; bench/bigapp_floor.py).
+    # project's imports after the libraries: 1.69 s without the freeze, 1.38 s with it; bench/bigapp_floor.py).
     import gc
 
     gc.collect()
