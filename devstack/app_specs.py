@@ -107,12 +107,18 @@ class ExitProbe(Probe):
         await asyncio.get_running_loop().create_future()
 
 
+def _start_env(table, env: dict[str, str]) -> dict[str, str]:
+    """A Python service's environment with its start-up run without the cyclic collector, unless its
+    table says `collector_off_at_start = false`."""
+    return module_report.collector_off_at_start(env) if table.collector_off_at_start else env
+
+
 def api_spec(api, env: dict[str, str], preload: bool, python: Interpreter | None = None) -> ServiceSpec:
     argv = list(api.command) if api.command else [
         *executable("flask", env, python), "--app", api.app, "run", "--debug", "--no-reload",
         "--host", api.host, "--port", str(api.port)]
     host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
-    return ServiceSpec("api", argv + list(api.args), Path(api.cwd), env,
+    return ServiceSpec("api", argv + list(api.args), Path(api.cwd), _start_env(api, env),
                        HttpProbe(host, api.port, api.ready_path), _deps(api), api.stop_timeout,
                        preload=FLASK_PRELOAD if preload else ())
 
@@ -137,6 +143,7 @@ def worker_spec(w, env: dict[str, str], pool: str, concurrency: int | None, gene
     broker = env.get("CELERY_BROKER_URL")
     if w.freeze_before_fork and (pool == "prefork" or w.command):
         env = module_report.freeze_before_fork(env)
+    env = _start_env(w, env)
     if pool == "prefork" and sys.platform == "darwin":
         # macOS aborts a forked pool child that touches Objective-C (Celery's known crash there).
         env = {"OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES", **env}
@@ -156,7 +163,7 @@ def beat_spec(b, worker_app: str, env: dict[str, str], state_dir: Path, preload:
         "-s", str(state_dir / "celerybeat-schedule")]
     # Beat saves its schedule file every 3 min by default: `devstack beat` reads last runs from it.
     sync = [] if b.command or "--" in b.args else ["--", "beat_sync_every=1"]
-    return ServiceSpec("beat", argv + list(b.args) + sync, Path(b.cwd), env, LogProbe(BEAT_READY), _deps(b),
+    return ServiceSpec("beat", argv + list(b.args) + sync, Path(b.cwd), _start_env(b, env), LogProbe(BEAT_READY), _deps(b),
                        b.stop_timeout, preload=CELERY_PRELOAD if preload else ())
 
 

@@ -194,9 +194,7 @@ def _run_spare(go_fd, exec_w, opts, command):
     os.environ.clear()
     os.environ.update(spec["env"])
     signal.signal(signal.SIGINT, signal.default_int_handler)  # what a fresh interpreter would have
-    _report_modules(here)
-    if opts.get("--patch") != "celery":  # a patched spare's threads and sleeps are gevent's
-        _collector_off_while_starting()
+    _report_modules(here)  # and the start-up without the collector (sitecustomize.py collector_off_while_starting)
     os.close(exec_w)
     import runpy
 
@@ -205,45 +203,6 @@ def _run_spare(go_fd, exec_w, opts, command):
     sys.path.insert(0, os.path.dirname(script))
     runpy.run_path(script, run_name="__main__")
     sys.exit(0)
-
-
-GC_OFF_SETTLE = 0.5  # seconds without a new module after which the start-up counts as done
-GC_OFF_MAX = 30.0  # the collector is back after this long whatever happens
-
-
-def _collector_off_while_starting():
-    """The service's own start-up (the project's imports, create_app) runs without the cyclic collector:
-    with the libraries frozen, its full collections still walked every project object again and again (the
-    big app's API floor, `bench/bigapp_floor.py --runs 5`: 1.38 s with them, 1.17 s without). It is back once
-    no module was imported for GC_OFF_SETTLE s (or after GC_OFF_MAX s), and in any process forked meanwhile
-    (a prefork pool process) at once."""
-    import gc
-    import threading
-
-    off = True
-
-    def back_on():
-        nonlocal off
-        if off:
-            off = False
-            gc.enable()
-
-    gc.disable()
-    os.register_at_fork(after_in_child=back_on)
-
-    def watch():
-        deadline = time.monotonic() + GC_OFF_MAX
-        seen, quiet_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            count = len(sys.modules)
-            if count != seen:
-                seen, quiet_since = count, time.monotonic()
-            elif time.monotonic() - quiet_since >= GC_OFF_SETTLE:
-                break
-            time.sleep(0.1)
-        back_on()
-
-    threading.Thread(target=watch, name="devstack-gc-back-on", daemon=True).start()
 
 
 def _module_list(value):
@@ -314,9 +273,10 @@ def _in_project(module, prefix):
 
 def _report_modules(here):
     """A spare never ran its service's start-up hook as that service (devstack/module_report_site/
-    sitecustomize.py skips guards): start the module report (and the worker's freeze before its pool
-    forks) now, as a cold start would have."""
-    if "DEVSTACK_MODULES_REPORT" not in os.environ and "DEVSTACK_FREEZE_BEFORE_FORK" not in os.environ:
+    sitecustomize.py skips guards): start the module report (the worker's freeze before its pool forks, the
+    start-up without the collector) now, as a cold start would have."""
+    if not any(v in os.environ for v in ("DEVSTACK_MODULES_REPORT", "DEVSTACK_FREEZE_BEFORE_FORK",
+                                         "DEVSTACK_COLLECTOR_OFF_AT_START")):
         return
     import importlib.util
 

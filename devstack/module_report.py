@@ -3,7 +3,8 @@
 A service started with `child_env` runs devstack/module_report_site/sitecustomize.py, which writes the
 project files of its `sys.modules` to `<state dir>/modules/<service>.json` once imports settle and
 again whenever new modules appear. The reload planner reads them back with `ModuleReports`. The same
-start-up hook freezes a prefork worker's heap before its pool forks (`freeze_before_fork`).
+start-up hook freezes a prefork worker's heap before its pool forks (`freeze_before_fork`) and runs a
+service's start-up without the cyclic collector (`collector_off_at_start`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ SITE_DIR = str(Path(__file__).resolve().parent / "module_report_site")
 REPORT_VAR = "DEVSTACK_MODULES_REPORT"  # the same names as in the sitecustomize (stdlib only, no import of ours)
 ROOT_VAR = "DEVSTACK_MODULES_ROOT"
 FREEZE_VAR = "DEVSTACK_FREEZE_BEFORE_FORK"
+COLLECTOR_VAR = "DEVSTACK_COLLECTOR_OFF_AT_START"
 REPORTING_SERVICES = ("api", "worker", "beat")
 
 
@@ -47,10 +49,17 @@ def freeze_before_fork(env: dict[str, str]) -> dict[str, str]:
     return {**with_site(env), FREEZE_VAR: "1"}
 
 
+def collector_off_at_start(env: dict[str, str]) -> dict[str, str]:
+    """`env` making a Python service import and start without the cyclic collector until its imports
+    settle (the sitecustomize's `collector_off_while_starting`: why, and what it saves)."""
+    return {**with_site(env), COLLECTOR_VAR: "1"}
+
+
 def app_view(env: dict[str, str]) -> dict[str, str]:
     """The environment the app itself sees in a reporting service: `child_env`'s additions are removed by
     the child's sitecustomize at start-up, before the app runs (so /proc/<pid>/environ still shows them)."""
-    view = {k: v for k, v in env.items() if k not in (REPORT_VAR, ROOT_VAR, PRELOAD_VAR, EXCLUDE_VAR, FREEZE_VAR)}
+    view = {k: v for k, v in env.items() if k not in (REPORT_VAR, ROOT_VAR, PRELOAD_VAR, EXCLUDE_VAR, FREEZE_VAR,
+                                                        COLLECTOR_VAR)}
     rest = [p for p in view.get("PYTHONPATH", "").split(os.pathsep) if p and p != SITE_DIR]
     if rest:
         view["PYTHONPATH"] = os.pathsep.join(rest)

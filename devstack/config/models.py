@@ -282,6 +282,7 @@ class AppServiceConfig(ServiceConfig):
     """Fields of the Python services devstack runs itself (``[api]``, ``[worker]``, ``[beat]``)."""
 
     preload_exclude: list[str] = Field(default_factory=list)  # modules (and their submodules) a spare never imports
+    collector_off_at_start: bool = True  # imports and start-up without the cyclic collector until imports settle
 
     @field_validator("preload_exclude", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """A prefork worker freezes its heap before its pool forks; a warm spare freezes what it preloaded, and runs
-the service's start-up without the cyclic collector (real Redis, Flask and Celery; see
-module_report_site/sitecustomize.py `freeze_before_forks`, guard.py `_preload` and `_collector_off_while_starting`).
+every service's start-up, cold or warm, runs without the cyclic collector (real Redis, Flask and Celery; see
+module_report_site/sitecustomize.py `freeze_before_forks` and `collector_off_while_starting`, guard.py `_preload`).
 
 The app notes `gc.get_freeze_count()` once it is imported (what a spare froze before "go": its libraries) and
 the task returns that and the count in the pool process (which inherits what the worker froze before forking
@@ -69,18 +69,35 @@ def collector(engine) -> dict:
         return json.loads(resp.read())
 
 
-async def test_a_warm_start_runs_without_the_collector_until_its_imports_settle(tmp_path):
+async def warm_api(engine, rec, tmp_path) -> None:
+    await until(lambda: (child := spare_child(engine, "api")) is not None and preloaded_in(tmp_path, child.pid),
+                40, "the API's spare")
+    child = spare_child(engine, "api")
+    await engine.restart(["api"])
+    assert engine.services["api"].pid == child.pid and "(warm start)" in last_ready(rec, "api")
+
+
+async def test_the_start_up_runs_without_the_collector_until_its_imports_settle_cold_and_warm(tmp_path):
     engine, rec = await started(write_app(tmp_path))
     try:
-        assert collector(engine) == {"at_import": True, "now": True}  # cold: Python's own start
-        await until(lambda: (child := spare_child(engine, "api")) is not None and preloaded_in(tmp_path, child.pid),
-                    40, "the API's spare")
-        child = spare_child(engine, "api")
-        await engine.restart(["api"])
-        assert engine.services["api"].pid == child.pid and "(warm start)" in last_ready(rec, "api")
+        assert collector(engine)["at_import"] is False  # cold: off from the interpreter's start
+        await until(lambda: collector(engine)["now"], 10, "the collector back on in the cold API")
+        await warm_api(engine, rec, tmp_path)
         assert collector(engine)["at_import"] is False
-        # Back on once no module was imported for 0.5 s (guard.py GC_OFF_SETTLE).
+        # Back on once no module was imported for 0.5 s (sitecustomize.py GC_OFF_SETTLE).
         await until(lambda: collector(engine)["now"], 10, "the collector back on in the API")
+    finally:
+        await engine.shutdown()
+
+
+async def test_collector_off_at_start_false_leaves_the_collector_alone(tmp_path):
+    config = write_app(tmp_path)
+    config.write_text(config.read_text().replace("[worker]", "collector_off_at_start = false\n\n[worker]"))
+    engine, rec = await started(config)
+    try:
+        assert collector(engine) == {"at_import": True, "now": True}
+        await warm_api(engine, rec, tmp_path)
+        assert collector(engine) == {"at_import": True, "now": True}
     finally:
         await engine.shutdown()
 
