@@ -149,20 +149,22 @@ def freeze_before_forks():
         sys.meta_path.insert(0, _FreezeOnPrefork())
 
 
-GC_OFF_SETTLE = 0.5  # seconds without a new module after which the start-up counts as done
+GC_OFF_SETTLE = 2.0  # seconds without a new module after which the start-up counts as done
 GC_OFF_MAX = 30.0  # the collector is back after this long whatever happens
 
 
 def collector_off_while_starting():
     """The service's start-up (its imports, create_app) runs without the cyclic collector. An import
     allocates container objects by the thousand and frees almost none, so each of the collections their
-    count triggers walked the whole young heap again to find next to no garbage: the big app's API process
-    imported in 4.0 s instead of 5.1 s without them, the project part after preloaded and frozen
-    libraries in 1.17 s instead of 1.38 s (bench/bigapp_floor.py). The collector is back once no module was
-    imported for GC_OFF_SETTLE s (or after GC_OFF_MAX s), and in any process forked meanwhile (a prefork
-    pool process) at once; what was garbage meanwhile is collected then. Not in a process gevent patched
-    already (a warm spare of a gevent worker): this thread would be a greenlet that never runs during the
-    imports. Cold, this runs before any patch, in an OS thread like the report's."""
+    count triggers walked the young heap again to find next to no garbage. The big app's API process (`python
+    -c "import app"`, which runs create_app(), CPU user+sys, 5 runs alternating): 4.4 s with the collector,
+    3.55 s without; 4.1 s when it came back after 0.5 s without a new module, since create_app() then ran
+    1.7 s importing nothing, hence GC_OFF_SETTLE = 2 s. The project part of a warm start, after preloaded
+    and frozen libraries: 1.38 s with it, 1.17 s without (bench/bigapp_floor.py). The collector is back
+    once no module was imported for GC_OFF_SETTLE s (or after GC_OFF_MAX s), and in any process forked
+    meanwhile (a prefork pool process) at once; what became garbage meanwhile is collected then. Not in a
+    process gevent patched already (a warm spare of a gevent worker): this thread would be a greenlet that
+    never runs during the imports. Cold, this runs before any patch, in an OS thread like the report's."""
     if os.environ.pop(COLLECTOR_VAR, None) != "1":
         return
     monkey = sys.modules.get("gevent.monkey")

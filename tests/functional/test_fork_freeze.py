@@ -84,7 +84,7 @@ async def test_the_start_up_runs_without_the_collector_until_its_imports_settle_
         await until(lambda: collector(engine)["now"], 10, "the collector back on in the cold API")
         await warm_api(engine, rec, tmp_path)
         assert collector(engine)["at_import"] is False
-        # Back on once no module was imported for 0.5 s (sitecustomize.py GC_OFF_SETTLE).
+        # Back on once no module was imported for 2 s (sitecustomize.py GC_OFF_SETTLE).
         await until(lambda: collector(engine)["now"], 10, "the collector back on in the API")
     finally:
         await engine.shutdown()
