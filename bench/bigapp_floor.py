@@ -12,7 +12,7 @@ registers the blueprints):
      as a spare does: devstack/guard.py `_preload`), so the project's imports no longer walk the libraries'
      objects in their full collections;
   4. as many again that also run the project's imports without the collector (`gc.disable()`, as a spare does
-     until its imports settle: devstack/guard.py `_collector_off_while_starting`).
+     until its imports settle: devstack/module_report_site/sitecustomize.py `collector_off_while_starting`).
 
 Usage: .venv/bin/python bench/bigapp_floor.py [--runs 5]   (prints; compare with `flask run --debug` in
 docs/benchmarks.md "## Big app": floor / its reload is the best ratio a spare can give)
