@@ -211,8 +211,7 @@ def report(results: dict[str, list[float]], reloads: int) -> str:
         "`GET /version` answering the new string. devstack runs its defaults (a write restarts the services "
         "that imported the file; this small app's tasks.py and views.py are both imported by API and worker, so "
         "each write restarts both), except `[reload] storm_limit = 1000`: a write every second would otherwise "
-        "trip the storm guard. The code before this session's changes, measured right after with the same "
-        "command: worker solo 0.20×, prefork 0.15×, API 0.31× (noise at 2 writes each).",
+        "trip the storm guard.",
         "",
         "| reload | devstack | `watchfiles` recipe | ratio | recipe + `--without-mingle --without-gossip` | ratio |",
         "|---|---|---|---|---|---|",
