@@ -163,8 +163,8 @@ def beat_spec(b, worker_app: str, env: dict[str, str], state_dir: Path, preload:
         "-s", str(state_dir / "celerybeat-schedule")]
     # Beat saves its schedule file every 3 min by default: `devstack beat` reads last runs from it.
     sync = [] if b.command or "--" in b.args else ["--", "beat_sync_every=1"]
-    return ServiceSpec("beat", argv + list(b.args) + sync, Path(b.cwd), _start_env(b, env), LogProbe(BEAT_READY), _deps(b),
-                       b.stop_timeout, preload=CELERY_PRELOAD if preload else ())
+    return ServiceSpec("beat", argv + list(b.args) + sync, Path(b.cwd), _start_env(b, env), LogProbe(BEAT_READY),
+                       _deps(b), b.stop_timeout, preload=CELERY_PRELOAD if preload else ())
 
 
 def process_spec(name: str, proc, env: dict[str, str]) -> ServiceSpec:

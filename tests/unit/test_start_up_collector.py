@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import gc
 import os
-import weakref
 
 import pytest
 
 from devstack.module_report_site import sitecustomize as site
 
 
-class Node:
-    pass
-
-
-def cyclic_garbage() -> weakref.ref:
-    """A reference cycle nobody holds: only a collection frees it."""
-    a, b = Node(), Node()
-    a.other, b.other = b, a
-    return weakref.ref(a)
-
-
 @pytest.fixture
 def collector():
     was = gc.isenabled()
     yield
-    gc.unfreeze()
     gc.enable() if was else gc.disable()
 
 
@@ -54,9 +41,3 @@ def test_with_its_variable_the_collector_is_off_and_back_on_in_a_forked_child(co
     os.close(read)
     assert not gc.isenabled()  # the parent waits for its imports to settle
 
-
-def test_a_freeze_keeps_the_garbage_of_its_moment(collector):
-    gc.disable()
-    garbage = cyclic_garbage()
-    site._freeze()
-    assert garbage() is not None  # frozen: what freeze_before_forks trades for a short collection per fork
