@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import ContentSwitcher, Input, Log, Static
 
 from .processes import ALL
+from .scroll_in_place import ScrollsInPlace
 from .style_pass import StyleOncePerPass
 
 BATCH_MAX = 5000
@@ -40,13 +41,12 @@ class SearchHighlighter(Highlighter):
             text.highlight_regex(self.pattern, "black on yellow")
 
 
-class ProcessLog(StyleOncePerPass, Log):
+class ProcessLog(ScrollsInPlace, StyleOncePerPass, Log):
     """A bounded, plain-text log of one process (or of all of them).
 
     New lines change only the log's virtual (scrollable) size, never its size on screen: the scrollbars are
-    updated in place instead of laying out the whole screen (`Log` asks for a layout on every write: ~10 ms
-    for each idle log line, several times what a whole frame of the idle screen costs). A scrollbar
-    appearing or disappearing still lays out, as it changes the log's content width."""
+    updated in place instead of laying out the whole screen (`ScrollsInPlace`; `Log` asks for a layout on
+    every write: ~10 ms for each idle log line, several times what a whole frame of the idle screen costs)."""
 
     DEFAULT_CSS = """
     ProcessLog { height: 1fr; border: none; }
@@ -56,27 +56,11 @@ class ProcessLog(StyleOncePerPass, Log):
     """Batches up to this many lines are measured on the loop; larger ones in `Log`'s thread worker (a
     worker and its call back cost more than measuring a few lines)."""
 
-    _sizing = False
-
-    def write_lines(self, lines, scroll_end=None):
-        self._sizing = True
-        try:
-            return super().write_lines(lines, scroll_end)
-        finally:
-            self._sizing = False
-
     def _update_size(self, updates: int, lines: list[str]):
         if len(lines) > self.SIZE_INLINE or not hasattr(self, "_update_maximum_width"):
             return super()._update_size(updates, lines)
         if lines:
             self._update_maximum_width(updates, max(cell_len(self._process_line(line)) for line in lines))
-
-    def _update_maximum_width(self, updates: int, size: int) -> None:
-        sizing, self._sizing = self._sizing, True
-        try:
-            super()._update_maximum_width(updates, size)
-        finally:
-            self._sizing = sizing
 
     def _render_line_strip(self, y: int, rich_style):
         """`Log` keeps a cache of rendered lines but (Textual 8.2) stores into it only while text is selected
@@ -90,18 +74,6 @@ class ProcessLog(StyleOncePerPass, Log):
             line = super()._render_line_strip(y, rich_style)
             self._render_line_cache[y] = line
         return line
-
-    def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
-        if layout and self._sizing and not recompose and hasattr(self, "_scroll_update"):
-            # What a layout would do for a scroll view whose size is unchanged: scrollbar visibility, size
-            # and position. Showing or hiding one sets a layout reactive, which lays out by itself.
-            self._sizing = False
-            try:
-                self._scroll_update(self.virtual_size)
-            finally:
-                self._sizing = True
-            layout = False
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
 
 def pane_id(name: str) -> str:

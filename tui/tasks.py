@@ -14,6 +14,8 @@ from textual.widgets import DataTable
 
 from devstack.api import TaskEvent
 
+from .scroll_in_place import ScrollsInPlace
+
 MAX_EVENTS = 200
 """Events kept for the feed's own bookkeeping (the history of record is the engine's task store)."""
 MAX_TASKS = 200
@@ -90,8 +92,9 @@ class TaskRow:
         return not text or text in self.name.lower() or text == self.state
 
 
-class TaskFeed(DataTable):
-    """`add()` is cheap and called for every event; the table changes on `flush()` (once per frame at most)."""
+class TaskFeed(ScrollsInPlace, DataTable):
+    """`add()` is cheap and called for every event; the table changes on `flush()` (once per frame at most).
+    A new row updates the scrollbars in place (`ScrollsInPlace`): its height is set by CSS."""
 
     BINDINGS = [Binding("slash", "filter", "Filter tasks"), Binding("b", "beat", "Beat schedule")]
     DEFAULT_CSS = """

@@ -1,7 +1,8 @@
 """The idle-CPU shortcuts draw exactly what Textual's own widgets draw.
 
 `FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout (and
-keeps rendered lines, search highlights included, in `Log`'s line cache) and
+keeps rendered lines, search highlights included, in `Log`'s line cache), so does a `DataTable` with
+`ScrollsInPlace` (the tasks panel) and
 `CellUpdates` (the process list, the queues) re-renders only the row a cell changed in, `KeptLines` (the
 Redis figures) keeps rendered lines by their text: each is
 compared, output for output, with the Textual widget or method it replaces.
@@ -22,6 +23,7 @@ from devstack.broker import RedisStats
 from tui.logs import ProcessLog, SearchHighlighter
 from tui.processes import CellUpdates as ProcessTableBase
 from tui.redis_panel import KeptLines, stats_text
+from tui.scroll_in_place import ScrollsInPlace
 from tui.sparkline import FastSparkline
 
 
@@ -134,6 +136,93 @@ async def test_process_log_looks_like_log_without_screen_layouts():
         assert a == b, f"screenshot {i} differs"
     assert log_layouts >= 20  # Textual's Log lays the screen out on every write
     assert process_log_layouts <= 3  # only when a scrollbar appears
+
+
+class LayoutCounter:
+    """Counts the screen layouts Textual performs while in the `with` block."""
+
+    def __enter__(self):
+        self.layouts = 0
+        self._original = original = Screen._refresh_layout
+        counter = self
+
+        def counting(screen, *args, **kwargs):
+            if screen._layout_required:
+                counter.layouts += 1
+            return original(screen, *args, **kwargs)
+
+        Screen._refresh_layout = counting
+        return self
+
+    def __exit__(self, *exc):
+        Screen._refresh_layout = self._original
+
+
+class InPlaceTable(ScrollsInPlace, DataTable):
+    pass
+
+
+def growing_table_app(cls, css: str):
+    class GrowingTable(App):
+        CSS = css
+
+        def compose(self) -> ComposeResult:
+            yield cls(id="table", cursor_type="row")
+            yield Static("below", id="below")
+
+        def on_mount(self) -> None:
+            for column in ("time", "state", "task"):
+                self.query_one("#table").add_column(column, key=column)
+    return GrowingTable()
+
+
+async def growing_table_screens(cls, css: str) -> tuple[list[str], int]:
+    """Screenshots of a table taking rows one at a time (a vertical scrollbar appearing, a row wide enough for
+    a horizontal one, the cursor moved, cleared and refilled), and the screen layouts the new rows caused."""
+    with LayoutCounter() as counter:
+        app = growing_table_app(cls, css)
+        shots = []
+        async with app.run_test(size=(50, 14)) as pilot:
+            table = app.query_one("#table")
+            await pilot.pause()
+            counter.layouts = 0
+            for i in range(16):
+                task = "demo.sleep" + ("-very-long-name" * 3 if i == 12 else "")
+                table.add_row(f"12:00:{i:02}", "received", task, key=str(i))
+                await pilot.pause()
+                if i in (2, 5, 6, 7, 11, 12, 15):
+                    shots.append(app.export_screenshot())
+            table.move_cursor(row=9)
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            table.clear()
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            for i in range(3):
+                table.add_row("12:01:00", "started", f"again {i}", key=f"again{i}")
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], counter.layouts
+
+
+async def test_table_scrolling_in_place_looks_like_datatable_without_screen_layouts():
+    fixed = "#table { height: 8; } #below { height: 1; }"
+    expected, table_layouts = await growing_table_screens(DataTable, fixed)
+    got, in_place_layouts = await growing_table_screens(InPlaceTable, fixed)
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
+    assert table_layouts >= 16  # Textual's DataTable lays the screen out for every new row
+    assert in_place_layouts <= 5  # a scrollbar appearing or going: two on the way up, two on clear, one back
+
+
+async def test_table_sized_by_its_rows_still_lays_out():
+    auto = "#table { height: auto; max-height: 8; } #below { height: 1; }"
+    expected, table_layouts = await growing_table_screens(DataTable, auto)
+    got, in_place_layouts = await growing_table_screens(InPlaceTable, auto)
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
+    assert in_place_layouts >= 16 and table_layouts >= 16  # its box follows its rows: each new row lays out
 
 
 class Tables(App):
