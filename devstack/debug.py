@@ -11,6 +11,7 @@ import subprocess
 
 from .diagnose import interpreter_for
 from .errors import DevstackError
+from .preload import EXCLUDE_VAR, PRELOAD_VAR
 
 __all__ = ["DEBUGGABLE", "DEFAULT_PORT", "debug_spec", "set_debug", "attach_help"]
 
@@ -31,7 +32,9 @@ def _split(argv: list[str], module: str) -> tuple[str | None, list[str]] | None:
 
 def debug_spec(spec, port: int | None):
     """`spec` run as `python -m debugpy --listen 127.0.0.1:PORT -m celery|flask ...` (no port: unchanged).
-    No warm spare: a spare would run the plain command."""
+    No warm spare: a spare would run the plain command. Nor does it write the preload list: what it loads is
+    debugpy's too (its vendored pydevd, importable only under debugpy), and the next plain spare would fail on
+    it. It still reports its project files, so a save still restarts it."""
     if port is None or spec.name not in MODULES:
         return spec
     module = MODULES[spec.name]
@@ -43,7 +46,8 @@ def debug_spec(spec, port: int | None):
     python, rest = split
     python = python or interpreter_for(spec.argv, spec.env.get("PATH"))
     argv = [python, "-m", "debugpy", "--listen", f"{HOST}:{port}", "-m", module, *rest]
-    return dataclasses.replace(spec, argv=argv, preload=())
+    env = {key: value for key, value in spec.env.items() if key not in (PRELOAD_VAR, EXCLUDE_VAR)}
+    return dataclasses.replace(spec, argv=argv, preload=(), env=env)
 
 
 def _free_port(wanted: int | None, taken: set[int]) -> int:

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -37,6 +38,13 @@ def accepts(port: int) -> bool:
         return False
 
 
+def report(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def test_debug_worker_runs_it_under_debugpy_in_solo_and_off_restores_it(stack, tmp_path):
     s = stack(write_demo_config(tmp_path))
     s.wait_ready()
@@ -55,6 +63,15 @@ def test_debug_worker_runs_it_under_debugpy_in_solo_and_off_restores_it(stack, t
     assert wait_until(lambda: accepts(port), 15, f"debugpy listening on {port}")
     done = wait_where(s, s.api("/tasks/add?x=2&y=3")["id"], "done", state="succeeded")
     assert done["result"] == "5"
+    # It reports its project files (a save restarts it) but leaves the preload list alone: debugpy's modules
+    # in it would make the next plain spare fail on them (`No module named '_pydevd_bundle'`).
+    state, pid = Path(s.status()["state_dir"]), status["pid"]
+    assert wait_until(lambda: report(state / "modules" / "worker.json").get("pid") == pid, 15,
+                      "the debugged worker's module report")
+    time.sleep(0.5)  # the preload list would be written right after the module report, in the same step
+    preload = report(state / "preload" / "worker.json")
+    assert preload.get("pid") != pid, preload.get("pid")
+    assert not [m for m in preload.get("modules", []) if "pydevd" in m or m.startswith("debugpy")]
 
     res = s.cli("debug", "worker", "off")
     assert res.returncode == 0, res.stderr
