@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from .beat import when_words
+from .beat import ScheduleCache, when_words
 from .control import ControlServer
 from .control_commands import redis_summary
 from .engine import Engine
@@ -97,6 +97,7 @@ class Stack:
         self._tracker = None  # devstack.tasks.TaskTracker, once the stack started
         self._tracker_task: asyncio.Task | None = None
         self._tracker_ready = asyncio.Event()
+        self._beat_schedule = ScheduleCache()
 
     @classmethod
     def from_config(cls, config, *, solo: bool = False) -> "Stack":
@@ -395,8 +396,10 @@ class Stack:
         if beat is None:
             raise DevstackError("this stack runs no beat: [beat] enabled = false in devstack.toml", 1)
         spec = beat.spec
-        return read_schedule(spec.argv, spec.env, spec.cwd, self.config.beat.app or self.config.worker.app,
-                             self.engine.interpreter().python)
+        return self._beat_schedule.get(
+            (beat.pid, tuple(spec.argv), str(spec.cwd)),
+            lambda: read_schedule(spec.argv, spec.env, spec.cwd, self.config.beat.app or self.config.worker.app,
+                                  self.engine.interpreter().python))
 
     def beat_run(self, name: str) -> dict:
         """Send beat entry `name`'s task now, with its args, kwargs and queue; the new id in `id`."""

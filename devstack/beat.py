@@ -2,18 +2,23 @@
 the app's interpreter, with last run and run count from beat's schedule file), in words, and `run now`."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 from .diagnose import interpreter_for
 from .errors import DevstackError
 
-__all__ = ["read_schedule", "schedule_words", "beat_target", "find_entry", "entry_plan", "offline_spec"]
+__all__ = ["read_schedule", "ScheduleCache", "schedule_words", "beat_target", "find_entry", "entry_plan",
+           "offline_spec"]
 
 PROBE_TIMEOUT = 30.0
+CACHE_AT_MOST = 300.0
+"""Seconds a read of the schedule is reused at most, even when no entry is due before."""
 DEFAULT_SCHEDULER = ("celery.beat:PersistentScheduler", "celery.beat.PersistentScheduler")
 
 # Run by the app's interpreter with beat's environment and cwd: argv[1] the Celery app (as `-A`),
@@ -110,7 +115,8 @@ def beat_target(argv: list[str], cwd: Path, fallback_app: str | None) -> tuple[s
 def read_schedule(argv: list[str], env: dict[str, str], cwd: Path, fallback_app: str | None = None,
                   python: str | None = None) -> dict:
     """{"entries": [...], "file": ..., "file_error": ...} for beat started with `argv` in `cwd`; each entry
-    gets `every` (its schedule in words). Blocking: runs the app's interpreter (a few hundred ms)."""
+    gets `every` (its schedule in words). Blocking: runs the app's interpreter, which imports the app (a few
+    hundred ms for the demo, seconds for a big app: a running stack keeps the answer in a `ScheduleCache`)."""
     app, schedule_file = beat_target(argv, cwd, fallback_app)
     python = interpreter_for(argv, env.get("PATH")) or python
     if not python:
@@ -130,6 +136,37 @@ def read_schedule(argv: list[str], env: dict[str, str], cwd: Path, fallback_app:
     for entry in found["entries"]:
         entry["every"] = schedule_words(entry["schedule"])
     return found
+
+
+class ScheduleCache:
+    """The last read of one beat process's schedule, reused until its first entry is due. A read imports the
+    whole app in its interpreter (6 s for the big bench app: every `b` in the TUI and every `devstack beat`
+    paid it), and nothing in the answer changes before beat sends an entry (which rewrites its schedule file)
+    or restarts (another key: a new pid after a code or configuration change). A read whose schedule file is
+    not written yet is not kept; a failed read raises and keeps nothing. Callers at once share one read."""
+
+    def __init__(self, clock=time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._key: object = None
+        self._value: dict | None = None
+        self._until = float("-inf")
+
+    def get(self, key: object, read) -> dict:
+        with self._lock:
+            if self._value is None or key != self._key or self._clock() >= self._until:
+                self._value = None
+                value = read()
+                self._key, self._value, self._until = key, value, good_until(value, self._clock())
+            return copy.deepcopy(self._value)  # callers may change theirs
+
+
+def good_until(schedule: dict, now: float) -> float:
+    """Until when `schedule`, read at `now`, stays true: the first next run among its entries."""
+    if schedule.get("file_error"):
+        return now
+    due = [e["next_run"] for e in schedule.get("entries", ()) if e.get("next_run") is not None]
+    return min([now + CACHE_AT_MOST, *due])
 
 
 def offline_spec(config):

@@ -1,5 +1,6 @@
 """`devstack beat` against a real stack (Redis, the demo's beat and worker): the entries of the app's
-beat_schedule with last/next runs that match their schedule, `beat run` sending one the worker runs,
+beat_schedule with last/next runs that match their schedule (still true once an entry was due and sent again:
+the stack keeps a read until then), `beat run` sending one the worker runs,
 and the listing read from beat's schedule file once the stack is stopped."""
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def test_beat_lists_entries_with_next_runs_and_runs_one_now(stack, tmp_path):
     assert nightly["every"] == "daily at 03:00" and nightly["last_run"] is None, nightly
     at = time.localtime(round(nightly["next_run"]))
     assert (at.tm_hour, at.tm_min, at.tm_sec) == (3, 0, 0) and 0 < nightly["next_run"] - time.time() <= 86400
+
+    # the running stack reuses that read until an entry is due (it imports the app); once demo-tick's next run
+    # has passed and beat sent it again, the listing says so
+    assert wait_until(lambda: time.time() > tick["next_run"] + 1, 15, "demo-tick's next run to pass")
+    again = wait_until(lambda: (e := beat_json(s)["demo-tick"])["total_run_count"] > tick["total_run_count"] and e,
+                       15, "the listing to show demo-tick's next send", interval=0.5)
+    assert again["last_run"] >= tick["next_run"] - 1 and abs(again["next_run"] - again["last_run"] - 10) < 0.5, again
 
     text = s.cli("beat").stdout
     assert "demo-tick" in text and "every 10 s" in text and "daily at 03:00" in text
