@@ -41,7 +41,7 @@ print(json.dumps(out))
 def app_interpreter(ctx: Context) -> tuple[str | None, str]:
     """The Python that runs the worker, and how it was found (for the message)."""
     w = ctx.config.worker
-    argv = list(w.command) if w.command else executable("celery", ctx.worker_env)
+    argv = list(w.command) if w.command else executable("celery", ctx.worker_env, ctx.interpreter)
     return interpreter_for(argv, ctx.worker_env.get("PATH")), argv[0]
 
 

@@ -14,8 +14,10 @@ import redis
 
 from ..broker import describe_redis_error, fast_fail_client
 from ..broker_url import TCP_SCHEMES, broker_url_problems
+from ..app_specs import Interpreter
 from ..config import ConfigError
-from ..envfile import compose_env, parse_env_file, resolve_env_file
+from ..environment import interpreter, service_env
+from ..envfile import parse_env_file, resolve_env_file
 from ..errors import DevstackError
 from ..probes import SentinelProbe
 from ..redis_server import RedisEndpoint, external_endpoint, password_source, resolve_mode
@@ -65,6 +67,8 @@ class Context:
     sentinel_error: str | None = None  # behind sentinels: why none of them named the master
     password_source: str = ""
     worker_env: dict[str, str] = field(default_factory=dict)
+    """The worker's environment as `devstack up` gives it: the app's interpreter activated."""
+    interpreter: Interpreter | None = None  # the Python that runs the app, as `devstack up` chooses it
     timeout: float = 1.0
     inotify_limit_files: tuple[tuple[Path, str], ...] = LIMIT_FILES  # (file, sysctl name); tests give their own
     _probes: dict = field(default_factory=dict)
@@ -152,9 +156,9 @@ def build_context(config, environ: dict[str, str] | None = None, *, timeout: flo
         probe = SentinelProbe(ctx.endpoint)
         ctx.endpoint.master = asyncio.run(probe.ask_sentinels())
         ctx.sentinel_error = probe.last_error if ctx.endpoint.master is None else None
+    ctx.interpreter = interpreter(config, ctx.environ)
     if ctx.endpoint is not None:
-        ctx.worker_env = compose_env(environ=ctx.environ, env_file=ctx.file_raw, wiring=ctx.endpoint.wiring(),
-                                     global_env=config.env, service_env=config.worker.env)
+        ctx.worker_env = service_env(config, "worker", ctx.endpoint, ctx.environ, ctx.file_raw)
     return ctx
 
 

@@ -95,6 +95,10 @@ enabled = false
         assert env_out["VIRTUAL_ENV"] == str(tmp_path / ".venv")
         wait_for(lambda: "succeeded" in (tmp_path / ".devstack" / "logs" / "worker.log").read_text(), 30,
                  what="the task ran in the venv's worker")
+        # doctor checks the packages of the Python that runs the app, not devstack's own
+        doctor = s.cli("doctor")
+        line = next(ln for ln in doctor.stdout.splitlines() if "app environment" in ln)
+        assert line.startswith("OK") and f"{tmp_path / '.venv' / 'bin'}{os.sep}python" in line, line
     finally:
         s.stop()
 
