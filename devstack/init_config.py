@@ -23,7 +23,12 @@ APP_MODULES = ("app", "wsgi", "main", "application")  # where `flask run` itself
 CELERY_OBJECT = re.compile(
     r"^(\w+)\s*(?::\s*[\w.]+\s*)?=\s*(?:Celery\(|make_celery\(|celery_init_app\(|\w+\.extensions\[[\"']celery[\"']\])", re.M)
 CELERY_CMD = re.compile(r"\bcelery\b[^\n]*?(?:-A|--app)[ =]([\w.:]+)[^\n]*")
-QUEUE_LITERAL = re.compile(r"""(?:["']queue["']\s*:\s*|\bQueue\(\s*)["']([\w.-]+)["']""")
+QUEUE_LITERAL = re.compile(r"""(?:["']queue["']\s*:\s*|\bQueue\(\s*|\bqueue\s*=\s*)["']([\w.-]+)["']""")
+"""A queue named in a route (`"queue": "x"`), a `Queue("x")`, or a keyword (`@shared_task(queue="x")`, Dify's
+way, and `apply_async(queue="x")`)."""
+DEFAULT_QUEUE = re.compile(
+    r"""\b(?:task_default_queue|CELERY_TASK_DEFAULT_QUEUE|CELERY_DEFAULT_QUEUE)["']?\s*[=:]\s*["']([\w.-]+)["']""")
+CELERY_DEFAULT = "celery"  # where a task that names no queue goes when no default queue is set
 BEAT_SCHEDULE = re.compile(r"\b(?:beat_schedule|CELERYBEAT_SCHEDULE)\b")
 
 
@@ -108,6 +113,7 @@ def scan_project(root: Path) -> Scan:
     flask_hits: list[tuple[Path, str, str]] = []
     celery_hits: list[tuple[Path, str, str]] = []
     queues: dict[str, str] = {}
+    default_set = False
     for path in _files(root):
         if path.suffix == ".py":
             text = _read(path)
@@ -119,6 +125,9 @@ def scan_project(root: Path) -> Scan:
                 celery_hits.append((len(path.parts), folder, f"{module}:{m.group(1)}", f"`{m.group(0).strip()}` in {where}"))
             for q in QUEUE_LITERAL.findall(text):
                 queues.setdefault(q, where)
+            for q in DEFAULT_QUEUE.findall(text):
+                queues.setdefault(q, f"the default queue, {where}")
+                default_set = True
             if BEAT_SCHEDULE.search(text) and scan.beat is None:
                 scan.beat = Finding(True, f"a beat schedule in {where}")
         elif _is_script(path):
@@ -127,6 +136,8 @@ def scan_project(root: Path) -> Scan:
             if m := re.search(r"^\s*(?:export\s+)?FLASK_APP\s*=\s*[\"']?([^\"'\s#]+)", _read(path), re.M):
                 scan.api_app = Finding(m.group(1), f"FLASK_APP in {_rel(path, root)}")
                 scan.api_cwd = Finding(_rel(path.parent, root), f"the folder of {path.name}")
+    if queues and not default_set:  # tasks that name no queue still go to Celery's default one
+        queues.setdefault(CELERY_DEFAULT, "the default queue of tasks that name none")
     _choose(scan, flask_hits, celery_hits, queues, modules, root)
     api_dir = root / str(scan.api_cwd.value) if scan.api_cwd else root
     for folder in dict.fromkeys((root, api_dir)):
@@ -186,7 +197,7 @@ def _choose(scan: Scan, flask_hits, celery_hits, queues: dict[str, str], modules
         scan.worker_cwd = Finding(_rel(folder, root), "where that module imports from")
     if scan.queues is None and queues:
         names = sorted(queues)
-        scan.queues = Finding(names, "queue names in task routes / task_queues: "
+        scan.queues = Finding(names, "queue names in the code (task routes, Queue(...), queue=...): "
                               + ", ".join(f"{q} ({w})" for q, w in sorted(queues.items())), guess=True)
     if scan.api_app is None:
         scan.notes.append("no Flask app found (no `Flask(...)`, `create_app`, or FLASK_APP): set [api] app.")

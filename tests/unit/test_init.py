@@ -99,3 +99,30 @@ def test_an_empty_folder_gets_a_config_that_says_what_is_missing(tmp_path):
     text = target.read_text()
     assert "no Flask app found" in text and "no Celery app found" in text
     parse_config(tomllib.loads(text), root=tmp_path, path=target, source="devstack.toml", cwd=tmp_path)
+
+
+def test_queues_named_in_task_decorators_and_calls(tmp_path):
+    """Dify names each task's queue in its decorator: `@shared_task(queue="dataset")`; a worker started
+    without those in -Q would never run them."""
+    files = {
+        "app.py": "from celery import Celery\n\ncelery = Celery('app')\n",
+        "tasks/index.py": "from celery import shared_task\n\n\n@shared_task(queue='dataset')\ndef index(d):\n    pass\n",
+        "tasks/mail.py": ("from celery import shared_task\n\n\n@shared_task(queue=\"mail\")\ndef send(to):\n    pass\n\n\n"
+                          "def later():\n    send.apply_async(args=('x',), queue = 'mail_low')\n"),
+        "tasks/plain.py": "from celery import shared_task\n\n\n@shared_task\ndef plain():\n    pass\n",
+    }
+    scan = scan_project(tree(tmp_path, files))
+    # `plain` names no queue and no default queue is set: Celery sends it to `celery`
+    assert scan.queues.value == ["celery", "dataset", "mail", "mail_low"] and scan.queues.guess
+    assert "tasks/index.py" in scan.queues.why and "default queue of tasks that name none" in scan.queues.why
+
+
+def test_a_default_queue_setting_replaces_celerys_default(tmp_path):
+    files = {
+        "app.py": ("from celery import Celery\n\ncelery = Celery('app')\n"
+                   "celery.conf.update(task_default_queue=\"dataset\")\n"),
+        "tasks/mail.py": "from celery import shared_task\n\n\n@shared_task(queue='mail')\ndef send(to):\n    pass\n",
+        "config.py": "CELERY_TASK_DEFAULT_QUEUE = 'generation'\n",
+    }
+    scan = scan_project(tree(tmp_path, files))
+    assert scan.queues.value == ["dataset", "generation", "mail"], scan.queues
