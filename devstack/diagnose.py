@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -247,12 +248,23 @@ def _version_fix(line: str, python: str) -> str:
             f"`{python} -m pip install '{package}>={v.group(2)}'`")
 
 
+def _is_devstacks_own(python: str) -> bool:
+    """`python` is the interpreter devstack runs on (its bin folder: two venvs share a resolved binary)."""
+    return os.path.dirname(os.path.abspath(python)) == os.path.dirname(os.path.abspath(sys.executable))
+
+
 def _import_fix(line: str, python: str) -> str:
     named, cannot = _NO_MODULE_NAMED.search(line), _CANNOT_IMPORT.search(line)
     if named:
         module = named.group(1)
-        return (f"Fix: module {module!r} is not installed for {python}: `{python} -m pip install "
-                f"{module.split('.')[0]}` (if it is a module of your project, check the service's cwd)")
+        install = f"`{python} -m pip install {module.split('.')[0]}`"
+        if _is_devstacks_own(python):  # likely the app's virtualenv was not found, not a missing package
+            return (f"Fix: module {module!r} is not installed for {python}, devstack's own Python, which runs the "
+                    "app because devstack found no other (no [project] python, no VIRTUAL_ENV, no .venv or venv "
+                    "in the project): if the app has its own virtualenv, set [project] python to its bin/python; "
+                    f"else {install} (if it is a module of your project, check the service's cwd)")
+        return (f"Fix: module {module!r} is not installed for {python}: {install} "
+                "(if it is a module of your project, check the service's cwd)")
     if cannot:
         return (f"Fix: module {cannot.group(2)!r} has no {cannot.group(1)!r} in {python}'s environment; "
                 "correct the import, or install the version that has it")

@@ -1,6 +1,7 @@
 """Why a process exited: the last exception line of its output, and the fix devstack knows for it."""
 from __future__ import annotations
 
+import os
 import stat
 import sys
 
@@ -66,6 +67,16 @@ def test_import_errors_name_the_module_and_the_interpreter():
     assert "imported at /proj/app.py:2" in text
     text = explain_exception("ImportError: cannot import name 'create_app' from 'app'", None, "/v/bin/python")
     assert "'app' has no 'create_app'" in text
+
+
+def test_a_module_missing_from_devstacks_own_python_points_at_project_python():
+    """No venv found: the app ran with devstack's Python, and the likely fix is the app's own virtualenv."""
+    line = "ModuleNotFoundError: No module named 'pydantic_settings'"
+    own = os.path.join(os.path.dirname(sys.executable), "python3")
+    text = explain_exception(line, None, own)
+    assert "devstack's own Python" in text and "set [project] python" in text
+    assert f"`{own} -m pip install pydantic_settings`" in text
+    assert "[project] python" not in explain_exception(line, None, "/app/.venv/bin/python")
 
 
 def test_passwords_in_the_last_line_are_masked():
