@@ -3,6 +3,7 @@ start scripts, and write a commented devstack.toml that says what was found wher
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,7 @@ def render(scan: Scan) -> str:
            "# `guess` are worth a look. Every key: config/devstack.example.toml in devstack's repository.", ""]
     out += [f"# note: {n}" for n in scan.notes] + ([""] if scan.notes else [])
     out += ["[project]", f"name = {_toml(scan.root.name)}"]
+    out += _python_lines(scan.root)
     if scan.env_file:
         out += [scan.env_file.comment(), f"env_file = {_toml(scan.env_file.value)}"]
     out += ["", "[api]"]
@@ -236,6 +238,19 @@ def render(scan: Scan) -> str:
     else:
         out.append("enabled = false  # no beat schedule or `celery beat` found")
     return "\n".join(out) + "\n"
+
+
+def _python_lines(root: Path) -> list[str]:
+    """Which Python `devstack up` would run the app with, from here; when none but devstack's own, the key to
+    name the app's virtualenv (its dependencies are not in devstack's environment)."""
+    from .app_specs import choose_interpreter
+
+    chosen = choose_interpreter(None, root, os.environ)
+    if not chosen.own:
+        return [f"# found: the app runs with {chosen.python} ({chosen.source}; `devstack up` looks again each time)"]
+    return ["# note: no virtualenv found (no .venv or venv here, no VIRTUAL_ENV), so devstack would run the app with",
+            "# its own Python. If the app has one elsewhere, name its interpreter:",
+            '# python = "/path/to/the/app/venv/bin/python"']
 
 
 def _keys(*pairs: tuple[str, Finding | None]) -> list[str]:

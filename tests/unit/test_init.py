@@ -126,3 +126,18 @@ def test_a_default_queue_setting_replaces_celerys_default(tmp_path):
     }
     scan = scan_project(tree(tmp_path, files))
     assert scan.queues.value == ["dataset", "generation", "mail"], scan.queues
+
+
+def test_the_config_says_which_python_runs_the_app(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    bare = tree(tmp_path / "bare", {"app.py": "from flask import Flask\n\napp = Flask(__name__)\n"})
+    path, _ = write_config(bare)
+    text = path.read_text()
+    assert "no virtualenv found" in text and '# python = "/path/to/the/app/venv/bin/python"' in text
+    assert "python" not in tomllib.loads(text)["project"]  # only a hint: the key stays commented out
+
+    with_venv = tree(tmp_path / "with", {"app.py": "from flask import Flask\n\napp = Flask(__name__)\n",
+                                         ".venv/bin/python": "", ".venv/pyvenv.cfg": "home = /usr/bin\n"})
+    text = write_config(with_venv)[0].read_text()
+    assert f"# found: the app runs with {with_venv / '.venv' / 'bin' / 'python'} (.venv in the project" in text
+    assert "no virtualenv found" not in text
