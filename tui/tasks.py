@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 
 from devstack.api import TaskEvent
 
-from .scroll_in_place import ScrollsInPlace
+from .scroll_in_place import TableScrollsInPlace
 
 MAX_EVENTS = 200
 """Events kept for the feed's own bookkeeping (the history of record is the engine's task store)."""
@@ -92,9 +92,9 @@ class TaskRow:
         return not text or text in self.name.lower() or text == self.state
 
 
-class TaskFeed(ScrollsInPlace, DataTable):
+class TaskFeed(TableScrollsInPlace, DataTable):
     """`add()` is cheap and called for every event; the table changes on `flush()` (once per frame at most).
-    A new row updates the scrollbars in place (`ScrollsInPlace`): its height is set by CSS."""
+    A new or removed row updates the scrollbars in place (`TableScrollsInPlace`): its height is set by CSS."""
 
     BINDINGS = [Binding("slash", "filter", "Filter tasks"), Binding("b", "beat", "Beat schedule")]
     DEFAULT_CSS = """

@@ -2,7 +2,7 @@
 
 `FastSparkline` builds its strip itself, `ProcessLog` updates its scrollbars without a screen layout (and
 keeps rendered lines, search highlights included, in `Log`'s line cache), so does a `DataTable` with
-`ScrollsInPlace` (the tasks panel) and
+`TableScrollsInPlace` (the tasks panel) and
 `CellUpdates` (the process list, the queues) re-renders only the row a cell changed in, `KeptLines` (the
 Redis figures) keeps rendered lines by their text: each is
 compared, output for output, with the Textual widget or method it replaces.
@@ -23,7 +23,7 @@ from devstack.broker import RedisStats
 from tui.logs import ProcessLog, SearchHighlighter
 from tui.processes import CellUpdates as ProcessTableBase
 from tui.redis_panel import KeptLines, stats_text
-from tui.scroll_in_place import ScrollsInPlace
+from tui.scroll_in_place import TableScrollsInPlace
 from tui.sparkline import FastSparkline
 
 
@@ -158,7 +158,7 @@ class LayoutCounter:
         Screen._refresh_layout = self._original
 
 
-class InPlaceTable(ScrollsInPlace, DataTable):
+class InPlaceTable(TableScrollsInPlace, DataTable):
     pass
 
 
@@ -214,6 +214,40 @@ async def test_table_scrolling_in_place_looks_like_datatable_without_screen_layo
         assert a == b, f"screenshot {i} differs"
     assert table_layouts >= 16  # Textual's DataTable lays the screen out for every new row
     assert in_place_layouts <= 5  # a scrollbar appearing or going: two on the way up, two on clear, one back
+
+
+async def shrinking_table_screens(cls, css: str) -> tuple[list[str], int]:
+    """Screenshots of a full table losing rows (the oldest, as the tasks panel drops tasks pushed out by newer
+    ones, the cursor on one that stays; then down to fewer rows than fit: the scrollbar goes), and the layouts."""
+    with LayoutCounter() as counter:
+        app = growing_table_app(cls, css)
+        shots = []
+        async with app.run_test(size=(50, 14)) as pilot:
+            table = app.query_one("#table")
+            for i in range(14):
+                table.add_row(f"12:00:{i:02}", "succeeded", f"demo.add {i}", key=str(i))
+            await pilot.pause()
+            table.move_cursor(row=8)
+            await pilot.pause()
+            counter.layouts = 0
+            for i in range(12):
+                table.remove_row(str(i))
+                if i % 3 == 2:
+                    table.add_row("12:01:00", "received", f"new {i}", key=f"new{i}")
+                await pilot.pause()
+                shots.append(app.export_screenshot())
+    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], counter.layouts
+
+
+async def test_rows_removed_in_place_look_like_datatable_without_screen_layouts():
+    fixed = "#table { height: 8; } #below { height: 1; }"
+    expected, table_layouts = await shrinking_table_screens(DataTable, fixed)
+    got, in_place_layouts = await shrinking_table_screens(InPlaceTable, fixed)
+    assert len(got) == len(expected) == 12
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
+    assert table_layouts >= 12  # Textual's remove_row lays the screen out each time
+    assert in_place_layouts <= 2, in_place_layouts  # the vertical scrollbar going
 
 
 async def test_table_sized_by_its_rows_still_lays_out():
