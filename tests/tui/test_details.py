@@ -2,15 +2,13 @@
 out only when its height changes, and draws what a `Static` updated every time (with a layout) draws."""
 from __future__ import annotations
 
-import re
-
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from devstack.api import HeaderInfo, ServiceRow
 from devstack.events import State
 
-from tests.tui.test_render_equivalence import LayoutCounter
+from tests.tui.test_render_equivalence import LayoutCounter, assert_same_screens, screenshots
 from tui.details import ProcessDetails, _row_text, _stack_text
 
 HEADER = HeaderInfo(project="demo", redis="embedded 127.0.0.1:6379", solo=False, python="/app/.venv/bin/python",
@@ -64,15 +62,14 @@ async def details_screens(cls) -> tuple[list[str], list[int]]:
                 await pilot.pause()
                 shots.append(app.export_screenshot())
                 layouts.append(counter.layouts)
-    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], layouts
+    return screenshots(shots), layouts
 
 
 async def test_the_details_panel_lays_out_only_when_its_height_changes():
     expected, every_time = await details_screens(AlwaysUpdated)
     got, layouts = await details_screens(ProcessDetails)
-    assert len(got) == len(expected) == len(SHOWS)
-    for i, (a, b) in enumerate(zip(expected, got)):
-        assert a == b, f"screenshot {i} ({SHOWS[i][:2]}) differs"
+    assert_same_screens(expected, got)
+    assert len(got) == len(SHOWS)
     assert all(every_time), every_time  # the uptime changed at every show: a layout each time
     # the same text again (only the uptime moved): no layout; a long error wraps (taller), api's text is shorter,
     # worker's taller again: laid out

@@ -123,7 +123,7 @@ async def log_screens(cls) -> tuple[list[str], int]:
             await app.workers.wait_for_complete()
             await pilot.pause()
             shots.append(app.export_screenshot())
-        return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], writes_layouts
+        return screenshots(shots), writes_layouts
     finally:
         Screen._refresh_layout = original
 
@@ -156,6 +156,20 @@ class LayoutCounter:
 
     def __exit__(self, *exc):
         Screen._refresh_layout = self._original
+
+
+def screenshots(shots: list[str]) -> list[str]:
+    """Exported screenshots, comparable across runs (each names its clip paths after a per-run id)."""
+    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots]
+
+
+def assert_same_screens(expected: list[str], got: list[str]) -> None:
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert a == b, f"screenshot {i} differs"
+
+
+FIXED_TABLE = "#table { height: 8; } #below { height: 1; }"
 
 
 class InPlaceTable(TableScrollsInPlace, DataTable):
@@ -202,16 +216,13 @@ async def growing_table_screens(cls, css: str) -> tuple[list[str], int]:
                 table.add_row("12:01:00", "started", f"again {i}", key=f"again{i}")
             await pilot.pause()
             shots.append(app.export_screenshot())
-    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], counter.layouts
+    return screenshots(shots), counter.layouts
 
 
 async def test_table_scrolling_in_place_looks_like_datatable_without_screen_layouts():
-    fixed = "#table { height: 8; } #below { height: 1; }"
-    expected, table_layouts = await growing_table_screens(DataTable, fixed)
-    got, in_place_layouts = await growing_table_screens(InPlaceTable, fixed)
-    assert len(got) == len(expected)
-    for i, (a, b) in enumerate(zip(expected, got)):
-        assert a == b, f"screenshot {i} differs"
+    expected, table_layouts = await growing_table_screens(DataTable, FIXED_TABLE)
+    got, in_place_layouts = await growing_table_screens(InPlaceTable, FIXED_TABLE)
+    assert_same_screens(expected, got)
     assert table_layouts >= 16  # Textual's DataTable lays the screen out for every new row
     assert in_place_layouts <= 5  # a scrollbar appearing or going: two on the way up, two on clear, one back
 
@@ -236,16 +247,14 @@ async def shrinking_table_screens(cls, css: str) -> tuple[list[str], int]:
                     table.add_row("12:01:00", "received", f"new {i}", key=f"new{i}")
                 await pilot.pause()
                 shots.append(app.export_screenshot())
-    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots], counter.layouts
+    return screenshots(shots), counter.layouts
 
 
 async def test_rows_removed_in_place_look_like_datatable_without_screen_layouts():
-    fixed = "#table { height: 8; } #below { height: 1; }"
-    expected, table_layouts = await shrinking_table_screens(DataTable, fixed)
-    got, in_place_layouts = await shrinking_table_screens(InPlaceTable, fixed)
-    assert len(got) == len(expected) == 12
-    for i, (a, b) in enumerate(zip(expected, got)):
-        assert a == b, f"screenshot {i} differs"
+    expected, table_layouts = await shrinking_table_screens(DataTable, FIXED_TABLE)
+    got, in_place_layouts = await shrinking_table_screens(InPlaceTable, FIXED_TABLE)
+    assert_same_screens(expected, got)
+    assert len(got) == 12
     assert table_layouts >= 12  # Textual's remove_row lays the screen out each time
     assert in_place_layouts <= 2, in_place_layouts  # the vertical scrollbar going
 
@@ -295,7 +304,7 @@ async def table_screens(cls) -> list[str]:
             if step % 3 == 0:
                 await pilot.pause()
                 shots.append(app.export_screenshot())
-    return [re.sub(r"terminal-\d+", "terminal", shot) for shot in shots]
+    return screenshots(shots)
 
 
 async def test_cell_updates_render_like_datatable():
