@@ -519,6 +519,31 @@ def _exit_once_stopped(app: "DevstackApp") -> None:
     os._exit(1 if app.start_error else 0)
 
 
+def _silence_a_closed_terminal() -> None:
+    """SIGHUP with the terminal really gone (its pty hung up, as when the window closes): what is still written
+    (the stopping screen, frames, Textual's restoring sequences) goes to /dev/null instead. Writing to the dead
+    pty fails (EIO), Textual's writer thread dies of it, its queue of writes fills and the event loop blocks on
+    the next one: the stack then did not stop until HANGUP_PATIENCE ran out and the guards stopped it (~20 s).
+    A SIGHUP sent to a live terminal (`kill -HUP`) leaves it alone: the terminal is restored as on `q`."""
+    import select
+
+    null = None
+    try:
+        for fd in (1, 2):
+            try:
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+                hung_up = any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+            except (OSError, ValueError):
+                continue
+            if hung_up:
+                null = os.open(os.devnull, os.O_WRONLY) if null is None else null
+                os.dup2(null, fd)
+    finally:
+        if null is not None:
+            os.close(null)
+
+
 def run_tui(config, *, solo: bool = False) -> int:
     """Run the stack under the TUI until `q`, SIGTERM or SIGHUP; the stack is stopped on every path."""
     from devstack.api import Stack
@@ -534,14 +559,22 @@ def run_tui(config, *, solo: bool = False) -> int:
     async def main() -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, app.request_quit)
-        loop.add_signal_handler(signal.SIGHUP, hang_up)
+
+        def on_hangup(signum, frame) -> None:
+            # A plain handler, not the loop's: a closed terminal sends SIGHUP then SIGCONT, whose handler
+            # (Textual's, resuming after Ctrl-Z) writes to the terminal at once; Python runs pending handlers
+            # in signal-number order, so this one silences the dead terminal first.
+            _silence_a_closed_terminal()
+            loop.call_soon_threadsafe(hang_up)
+
+        previous_hangup = signal.signal(signal.SIGHUP, on_hangup)
         code = None
         try:
             code = await app.run_async()
             return code if code is not None else 1
         finally:
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGHUP, previous_hangup)
             if code is None:
                 print("devstack: the TUI stopped unexpectedly; stopping the stack…", file=sys.stderr)
             await source.shutdown()  # a no-op if `q` already stopped it; the crash path needs it

@@ -156,6 +156,11 @@ def test_a_closed_terminal_leaves_no_devstack_behind(tmp_path):
         os.kill(run.pid, signal.SIGHUP)
         code = run.wait(60)
         assert code is not None, "devstack was still running 60 s after its terminal closed"
+        # it stopped the stack itself, in order (not by HANGUP_PATIENCE and the guards): Redis' own shutdown lines
+        # reached its log, which only a living devstack writes (seen: Textual, resumed by the SIGCONT the
+        # hangup brings, blocked writing to the dead terminal, and nothing stopped for 20 s)
+        redis_log = (tmp_path / "project" / ".devstack" / "logs" / "redis.log").read_text()
+        assert "ready to exit" in redis_log, redis_log[-500:]
         # when devstack had to end itself, its guards stop what is left, as after `kill -9`: same promise
         poll_until(lambda: not alive(procs), KILL_WAIT)
         survivors = alive(procs)
