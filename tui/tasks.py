@@ -237,8 +237,10 @@ class TaskFeed(TableScrollsInPlace, DataTable):
 
     def _show_count(self) -> None:
         shown = len(self.tasks) if self._partial and not self.filter_text else self.row_count
-        self.border_subtitle = (f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
-                                else f"{shown} task(s) · Enter detail · / filter")
+        subtitle = (f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
+                    else f"{shown} task(s) · Enter detail · / filter")
+        if self.border_subtitle != subtitle:  # a same-value assignment still repaints the whole table
+            self.border_subtitle = subtitle
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()

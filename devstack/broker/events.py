@@ -11,6 +11,7 @@ import contextvars
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -39,9 +40,12 @@ class TaskEvent:
 
 BATCH_EVERY = 0.05
 """Seconds between two hand-offs of decoded events to the event loop (one `call_soon_threadsafe` per batch)."""
-IDLE_WAIT = 0.25
-"""Seconds the thread waits for a message while it holds none: it wakes 4 times a second when idle (not 20), and
-notices a stop within that time."""
+IDLE_WAIT = 30.0
+"""Seconds the thread waits for a message while it holds none. A stop does not wait for it: the feed publishes on a
+channel of its own (WAKE_PREFIX + an id) that the thread also listens to. An idle feed used to wake 4 times a
+second to look at its stop flag: 0.1% of a core, a tenth of the idle TUI's."""
+WAKE_PREFIX = "devstack.task-events.wake."
+"""A plain pub/sub channel, outside Celery's event channels (`/<db>.celeryev/...`): no event consumer sees it."""
 THREAD_NAME = "devstack-task-events"
 
 
@@ -79,6 +83,7 @@ class TaskEventFeed:
         self.subscribed = asyncio.Event()
         self._names: OrderedDict[str, str] = OrderedDict()
         self._max_names = max_names
+        self.wake_channel = WAKE_PREFIX + uuid.uuid4().hex
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -91,11 +96,26 @@ class TaskEventFeed:
         try:
             await loop.create_future()  # until cancelled
         finally:
-            stop.set()  # the thread sees it within IDLE_WAIT (or its connect timeout)
+            stop.set()
             self.subscribed.clear()
+            # The thread may be waiting for a message (up to IDLE_WAIT): one on its wake channel ends the wait. From
+            # a thread of its own: a Redis that stopped answering must not hold the loop (its timeout is 1 s).
+            threading.Thread(target=self._wake, args=(thread,), name=f"{THREAD_NAME}-wake", daemon=True).start()
             deadline = time.monotonic() + 6
             while thread.is_alive() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+
+    def _wake(self, thread: threading.Thread) -> None:
+        """Publish on the wake channel until the thread has ended (a wake published while its subscription was
+        still on the way is lost), for at most as long as run() waits for it."""
+        deadline = time.monotonic() + 6
+        try:
+            with redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1) as client:
+                while thread.is_alive() and time.monotonic() < deadline:
+                    client.publish(self.wake_channel, b"stop")
+                    thread.join(0.25)
+        except (redis.exceptions.RedisError, OSError):
+            pass  # no Redis: the thread's own connection has failed too, or will within IDLE_WAIT
 
     def _read(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, context: contextvars.Context) -> None:
         """The thread: subscribe, decode, hand batches to the loop; reconnect on errors until `stop`."""
@@ -112,6 +132,7 @@ class TaskEventFeed:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(self.pattern)
+                pubsub.subscribe(self.wake_channel)
                 self.last_error = None
                 call(self.subscribed.set)
                 pending: list[TaskEvent] = []
@@ -119,7 +140,7 @@ class TaskEventFeed:
                 while not stop.is_set():
                     wait = IDLE_WAIT if not pending else max(0.0, handed_at + BATCH_EVERY - time.monotonic())
                     message = pubsub.get_message(timeout=wait)
-                    if message is not None and message.get("type") in ("pmessage", "message"):
+                    if message is not None and message.get("type") == "pmessage":
                         pending.extend(self.decode_raw(message.get("data")))
                     if pending and time.monotonic() - handed_at >= BATCH_EVERY:
                         batch, pending = pending, []

@@ -77,3 +77,32 @@ async def test_the_details_panel_lays_out_only_when_its_height_changes():
     assert [layouts[i] for i in same_text] == [0] * len(same_text), layouts
     assert all(layouts[i] for i in (7, 9, 11)), layouts
     assert "pydantic_settings" in got[7] and "pydantic_settings" not in got[9] and "flask" in got[9]
+
+
+class CountingDetails(ProcessDetails):
+    rendered = 0
+
+    def render_lines(self, crop):
+        CountingDetails.rendered += crop.height
+        return super().render_lines(crop)
+
+
+async def test_the_same_text_again_is_not_drawn_again():
+    """The panel is shown every second; when its text and title are what it shows already, nothing of it is drawn
+    (a same-value border_title assignment repaints a widget in Textual: it was 51 ms a minute of an idle TUI)."""
+    app = DetailsApp(CountingDetails)
+    async with app.run_test(size=(60, 30)) as pilot:
+        details = app.query_one(ProcessDetails)
+        details.show("all", [row("worker", 1.0)], HEADER)
+        await pilot.pause()
+        await pilot.pause()
+        assert CountingDetails.rendered > 0
+        for name, first in (("all", True), ("worker", False)):
+            if not first:
+                details.show(name, [row("worker", 1.0)], HEADER)  # another text: drawn
+                await pilot.pause()
+            CountingDetails.rendered = 0
+            for uptime in range(2, 6):
+                details.show(name, [row("worker", float(uptime))], HEADER)
+                await pilot.pause()
+            assert CountingDetails.rendered == 0, name
