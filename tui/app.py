@@ -39,6 +39,7 @@ from .screens.stopping import StoppingScreen
 from .screens.task import TaskScreen
 from .source import Source
 from .tasks import TaskFeed
+from .titles import set_titles
 
 FLUSH_SECONDS = 0.08
 """How often buffered log lines, task events and state changes reach the screen."""
@@ -265,8 +266,7 @@ class DevstackApp(App[int]):
         topology = self._topology
         if topology is not None and topology.kind == "sentinel" and topology.master not in (None, "redis"):
             title += f" · master {topology.master}"  # after a failover the names no longer say the roles
-        if self.processes.border_title != title:  # a same-value assignment still repaints the border
-            self.processes.border_title = title
+        set_titles(self.processes, title)
         if self.details.display:
             self.details.show(self.processes.selected, rows, header)
         if isinstance(self.screen, StoppingScreen):

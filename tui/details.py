@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from .source import HeaderInfo, ServiceRow
+from .titles import set_titles
 
 MIN_SCREEN_HEIGHT = 40
 """Rows the terminal needs before the panel shows: below that the left column has no free space."""
@@ -33,9 +34,7 @@ class ProcessDetails(Static):
         screen is laid out only when the panel's height changes (its height is `auto`): a `Static.update`
         lays out the whole screen, 20-30 ms at 160x48, once a second while a process was selected."""
         row = next((r for r in rows if r.name == selected), None)
-        title = f"details · {selected}" if row else "where things are"
-        if self.border_title != title:  # a same-value assignment still repaints the panel: 51 ms a minute idle
-            self.border_title = title
+        set_titles(self, f"details · {selected}" if row else "where things are")
         # Text, not markup: commands and errors are the user's and may contain "[...]".
         text = _row_text(row) if row else _stack_text(header)
         if text == self._shown:

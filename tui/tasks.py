@@ -15,6 +15,7 @@ from textual.widgets import DataTable
 from devstack.api import TaskEvent
 
 from .scroll_in_place import TableScrollsInPlace
+from .titles import set_titles
 
 MAX_EVENTS = 200
 """Events kept for the feed's own bookkeeping (the history of record is the engine's task store)."""
@@ -237,10 +238,8 @@ class TaskFeed(TableScrollsInPlace, DataTable):
 
     def _show_count(self) -> None:
         shown = len(self.tasks) if self._partial and not self.filter_text else self.row_count
-        subtitle = (f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
-                    else f"{shown} task(s) · Enter detail · / filter")
-        if self.border_subtitle != subtitle:  # a same-value assignment still repaints the whole table
-            self.border_subtitle = subtitle
+        set_titles(self, subtitle=f"{shown} of {len(self.tasks)} · filter {self.filter_text!r}" if self.filter_text
+                   else f"{shown} task(s) · Enter detail · / filter")
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
