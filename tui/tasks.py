@@ -1,6 +1,8 @@
 """The tasks panel: one row per task, newest first, updated in place from the Celery task events.
 
 Enter opens a task's detail (tui/screens/task.py); `/` filters by name or state; `b` opens beat's schedule.
+With the cursor on the top row the panel follows the newest task, as a log pane at its end follows new lines;
+anywhere else the cursor stays on the task it is on while newer ones arrive above it.
 """
 from __future__ import annotations
 
@@ -173,7 +175,7 @@ class TaskFeed(TableScrollsInPlace, DataTable):
                 or (self._partial and self.row_count + len(new) > 2 * SHOW_FIRST)):
             return self._rebuild()
         self._reorder = False
-        keep = self.selected
+        keep = self._kept()
         for key in gone:
             self.remove_row(key)
         self._add_sorted(uuid for uuid in new if uuid not in self.rows)
@@ -185,7 +187,7 @@ class TaskFeed(TableScrollsInPlace, DataTable):
         if not self._partial:
             return
         self._partial = False
-        keep = self.selected
+        keep = self.selected  # the rows come below: the top row stays the newest
         self._add_sorted(uuid for uuid in self.tasks if uuid not in self.rows)
         self._keep_cursor_on(keep)
         self._show_count()
@@ -208,7 +210,7 @@ class TaskFeed(TableScrollsInPlace, DataTable):
         """The table re-added: the newest SHOW_FIRST matching rows now, the others by `show_rest`."""
         self._reorder = False
         self._new.clear()
-        keep = self.selected
+        keep = self._kept()
         self.clear()
         self._partial = False
         for row in reversed(self.tasks.values()):
@@ -232,8 +234,18 @@ class TaskFeed(TableScrollsInPlace, DataTable):
         if self._partial and event.data_table is self and self._near_the_end():
             self.call_later(self.show_rest)
 
+    def _kept(self) -> str | None:
+        """The task the cursor stays on through new rows on top; None at the top (cursor on the first row, not
+        scrolled), which follows the newest. It used to stay on the first task ever shown, the table scrolling
+        down with it: newer tasks went out of sight above, unnoticed while the panel is not focused (its cursor
+        is not drawn then)."""
+        return None if self.cursor_row == 0 and self.scroll_y == 0 else self.selected
+
     def _keep_cursor_on(self, uuid: str | None) -> None:
-        if uuid is not None and uuid in self.rows:
+        if uuid is None:
+            if self.row_count and self.cursor_row != 0:
+                self.move_cursor(row=0)
+        elif uuid in self.rows:
             self.move_cursor(row=self.get_row_index(uuid))
 
     def _show_count(self) -> None:

@@ -185,3 +185,35 @@ async def test_a_re_add_shows_the_newest_rows_first_and_the_rest_on_scroll_or_wh
         feed.flush()
         assert sorted(calls) == ["result", "state"]  # time, task, id and worker did not change
         assert str(feed.get_cell(more[-1], "state")) == "succeeded"
+
+
+async def test_at_the_top_the_panel_follows_the_newest_task_elsewhere_the_cursor_stays_on_its_task(monkeypatch):
+    """Tasks arriving one at a time, more than the panel shows: with the cursor on the top row the newest task is
+    the top row on screen (the cursor stayed on the first task and the view scrolled down with it, newer tasks
+    out of sight above); with the cursor moved down to a task, it stays on that task."""
+    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
+    source = FakeSource()
+    app = DevstackApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+        visible = feed.scrollable_content_region.height - 1  # the header row
+        ids = [f"{n:08d}-tick" for n in range(visible * 2)]
+        for n, task_id in enumerate(ids):
+            app._on_task_event(TaskEvent("received", task_id, "demo.tick", "worker@demo", T0 + 10 + n))
+            feed.flush()
+            await pilot.pause()
+            assert (feed.cursor_row, feed.scroll_y) == (0, 0), f"after task {n}"
+            assert feed.selected == task_id
+        assert str(feed.get_row_at(0)[3]) == ids[-1][:8]
+
+        feed.focus()
+        await pilot.press("down", "down")
+        chosen = feed.selected
+        assert chosen == ids[-3]
+        for n, task_id in enumerate(f"m{n:07d}-more" for n in range(visible)):
+            app._on_task_event(TaskEvent("received", task_id, "demo.tick", "worker@demo", T0 + 100 + n))
+            feed.flush()
+            await pilot.pause()
+            assert feed.selected == chosen, f"after task {n}"
+        assert feed.cursor_row == 2 + visible
