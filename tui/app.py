@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Iterable
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -37,6 +38,7 @@ from .screens.purge import confirm_purge
 from .screens.rdb import RDB_ENDED, RdbOffer, RdbScreen, parse_rdb
 from .screens.stopping import StoppingScreen
 from .screens.task import TaskScreen
+from .cadence import Cadence
 from .source import Source
 from .tasks import TaskFeed
 from .titles import set_titles
@@ -44,7 +46,8 @@ from .titles import set_titles
 FLUSH_SECONDS = 0.08
 """How often buffered log lines, task events and state changes reach the screen."""
 TICK_SECONDS = 1.0
-"""How often uptimes and backoff countdowns move (and the polls' results land, in the same frame)."""
+"""How often uptimes and backoff countdowns move (and the polls' results land, in the same frame), while someone
+is at the TUI; calm, every `cadence.CALM_SECONDS`."""
 DEFAULT_MAX_LINES = 5000
 DEVSTACK = "devstack"
 """Pseudo-service name under which the engine's own notices appear in the logs."""
@@ -118,6 +121,7 @@ class DevstackApp(App[int]):
         self._usage = {}
         self._topology = None  # the last sentinel group / cluster state polled (None: one Redis server)
         self._poll_stop = threading.Event()
+        self.cadence = Cadence(TICK_SECONDS)
         self._unsubscribe = None
 
     # ----- layout ----------------------------------------------------------------------------------
@@ -173,6 +177,7 @@ class DevstackApp(App[int]):
 
     def on_unmount(self) -> None:
         self._poll_stop.set()
+        self.cadence.wake()
         if self._unsubscribe:
             self._unsubscribe()
 
@@ -257,6 +262,7 @@ class DevstackApp(App[int]):
     def _show_states(self) -> None:
         self._states_dirty = False
         rows = self.source.services()
+        self.cadence.saw_states(row.state for row in rows)
         self.processes.show(rows, self._usage, self.source.now())
         header = self.source.header()
         self.stack_header.show(header)
@@ -287,13 +293,14 @@ class DevstackApp(App[int]):
 
     # ----- polls: one thread, one round a second, the next round once the UI took the last one -------
     def _poll_loop(self) -> None:
-        """Redis and queues every `poll_seconds` (once Redis is ready), process usage every `usage_seconds`,
-        and a tick every second even when nothing is due: uptimes and countdowns move with it, so an idle
-        screen changes in one frame a second. A plain thread rather than a worker per poll (a worker, a
-        call from the thread and a timer each round cost more than the polls), and not the loop's default
-        executor, which the engine needs free."""
+        """Redis and queues every `poll_seconds` (once Redis is ready), process usage every `usage_seconds`, and a
+        tick every second even when nothing is due: uptimes and countdowns move with it, so an idle screen changes
+        in one frame a second; calm (nobody at the TUI, nothing moving: tui/cadence.py), every CALM_SECONDS. A
+        plain thread rather than a worker per poll (a worker, a call from the thread and a timer each round cost
+        more than the polls), and not the loop's default executor, which the engine needs free."""
         source = self.source
-        next_broker = next_usage = 0.0
+        last_broker = float("-inf")
+        next_usage = 0.0
         while not self._poll_stop.is_set():
             began = time.monotonic()
             stats = queues = usage = failure = topology = None
@@ -304,20 +311,22 @@ class DevstackApp(App[int]):
                     except Exception:
                         usage = {}
                     next_usage = began + source.usage_seconds
-                if began >= next_broker and source.redis_ready:
+                # Due by the period now; a calm spell ended by a key press polls at once (Cadence.wait).
+                if began >= last_broker + max(source.poll_seconds, self.cadence.period()) and source.redis_ready:
                     try:
                         stats, queues = source.broker_poll()
                         topology = source.redis_topology()
                     except Exception as exc:  # never let a poll take the UI down
                         failure = f"broker poll failed: {exc!r}"
-                    next_broker = began + source.poll_seconds
+                    last_broker = began
             applied = threading.Event()
             if not self.post_message(self.Polled(stats, queues, usage, failure, applied, topology)):
                 return  # the app is closing
             while not applied.wait(0.5):  # back-pressure: one round in flight (the app may be suspended)
                 if self._poll_stop.is_set():
                     return
-            self._poll_stop.wait(TICK_SECONDS)
+            if self.cadence.wait(self.cadence.period()):
+                last_broker = float("-inf")
 
     def on_devstack_app_polled(self, message: Polled) -> None:
         try:
@@ -338,8 +347,20 @@ class DevstackApp(App[int]):
                 self.redis_panel.show(message.stats, message.topology)
             if message.queues is not None:
                 self.queues_panel.show(message.queues)
+                self.cadence.saw_queues(message.queues)
         finally:
             message.applied.set()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self.cadence.lively()  # a key, a click, the mouse or the wheel: someone is at it
+        await super().on_event(event)
+
+    def on_app_blur(self, event: events.AppBlur) -> None:
+        self.cadence.blurred(True)
+
+    def on_app_focus(self, event: events.AppFocus) -> None:
+        self.cadence.blurred(False)
 
     # ----- selection ---------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

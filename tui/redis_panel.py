@@ -3,6 +3,7 @@ ops/sec with a sparkline and keys per database labelled with its role; under the
 master, quorum and replica lag, or a cluster's state and nodes (slots, keys)."""
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 
 from rich.text import Text
@@ -18,7 +19,9 @@ from .processes import human_bytes, human_duration
 from .sparkline import FastSparkline
 
 HISTORY = 60
-"""Polls of ops/sec kept for the sparkline (about a minute)."""
+"""Seconds of ops/sec kept for the sparkline (one bar a second)."""
+MAX_REPEAT = 3
+"""Bars one sample may fill: a poll late by more (a suspended app, a stalled loop) is not a flat line."""
 
 
 def stats_text(stats: RedisStats | None) -> Text:
@@ -141,6 +144,7 @@ class RedisPanel(Vertical):
         self.ops: deque[float] = deque(maxlen=HISTORY)
         self.stats: RedisStats | None = None
         self._shown: str | None = None
+        self._sampled: float | None = None
         self._lines = KeptLines(stats_text(None), id="redis-stats")
         self._spark = FastSparkline([], id="redis-ops")
 
@@ -167,6 +171,10 @@ class RedisPanel(Vertical):
             self._lines.update(text, layout=not same_height)
         if stats.ok and stats.ops_per_sec is not None:
             data = list(self.ops)
-            self.ops.append(float(stats.ops_per_sec))
+            # A bar a second: a calm TUI polls every 2 s (tui/cadence.py), its sample then stands for both.
+            now = time.monotonic()
+            seconds = 1 if self._sampled is None else max(1, min(MAX_REPEAT, round(now - self._sampled)))
+            self._sampled = now
+            self.ops.extend([float(stats.ops_per_sec)] * seconds)
             if len(data) < HISTORY or data[1:] != data[:-1] or data[-1] != self.ops[-1]:
                 self._spark.data = list(self.ops)  # a flat line that stays flat is not redrawn
