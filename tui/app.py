@@ -353,7 +353,7 @@ class DevstackApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and not event.is_forwarded:
-            self.cadence.lively()  # a key, a click, the mouse or the wheel: someone is at it
+            self.cadence.touched()  # a key, a click, the mouse or the wheel: someone is at it
         await super().on_event(event)
 
     def on_app_blur(self, event: events.AppBlur) -> None:

@@ -40,16 +40,14 @@ def test_calm_after_a_spell_without_input_and_lively_again_at_a_key_press():
     assert cadence.period() == 1.0
     clock.now += 0.2
     assert cadence.calm and cadence.period() == CALM_SECONDS
-    cadence.wait(0)  # nothing pending
-    cadence.lively()
+    assert not cadence.wait(0)  # nothing pending
+    cadence.touched()
     assert cadence.period() == 1.0
     started = time.monotonic()
-    cadence.wait(5)  # the calm spell ended: the poll thread's sleep is cut short
+    assert cadence.wait(5)  # the calm spell ended: the poll thread's sleep is cut short
     assert time.monotonic() - started < 1
-    cadence.lively()  # lively already: no extra poll
-    started = time.monotonic()
-    cadence.wait(0.2)
-    assert time.monotonic() - started >= 0.2
+    cadence.touched()  # lively already: no extra poll
+    assert not cadence.wait(0.2)
 
 
 def test_changed_queue_counts_and_unsettled_services_keep_it_lively():
@@ -73,13 +71,17 @@ def test_changed_queue_counts_and_unsettled_services_keep_it_lively():
 def test_a_terminal_that_lost_the_focus_is_calm_at_once_until_it_gets_it_back():
     clock = Clock()
     cadence = Cadence(1.0, clock=clock)
+    cadence.saw_queues([queue("celery", 0)])
     cadence.blurred(True)
     assert cadence.calm
-    cadence.lively()  # a key can only come from a focused terminal
-    assert not cadence.calm
+    cadence.saw_queues([queue("celery", 5)])  # nobody looks: a change does not bring the second back
+    cadence.saw_states([State.STARTING])
+    assert cadence.calm and not cadence.wait(0)
+    cadence.touched()  # a key can only come from a focused terminal
+    assert not cadence.calm and cadence.wait(0)
     cadence.blurred(True)
     cadence.blurred(False)
-    assert not cadence.calm
+    assert not cadence.calm and cadence.wait(0)
 
 
 class CountingSource(FakeSource):

@@ -3,6 +3,7 @@ the detail (traceback shown); R replays, K revokes after a confirmation."""
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -18,6 +19,17 @@ from .fake_source import T0, FakeSource
 from .helpers import SIZE, select_row
 
 pytestmark = pytest.mark.functional  # no child process, but the whole app for seconds a test
+
+
+@asynccontextmanager
+async def tasks_app(monkeypatch):
+    """The app on FakeSource, every showing of the tasks at once (SHOW_EVERY 0), once its first two tasks show."""
+    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
+    app = DevstackApp(FakeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        feed = app.query_one(TaskFeed)
+        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+        yield app, pilot, feed
 
 
 async def test_one_row_per_task_newest_first_updated_in_place():
@@ -111,12 +123,7 @@ async def test_a_flood_keeps_the_newest_tasks_on_top_within_the_bound(monkeypatc
     holds the newest MAX_TASKS, newest first, and a shown row still updates."""
     from tui.tasks import MAX_TASKS
 
-    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)  # every burst placed at once: the add/remove/sort path
-    source = FakeSource()
-    app = DevstackApp(source)
-    async with app.run_test(size=SIZE):
-        feed = app.query_one(TaskFeed)
-        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+    async with tasks_app(monkeypatch) as (app, _, feed):  # every burst placed at once: the add/remove/sort path
         ids = [f"{n:08d}-flood" for n in range(MAX_TASKS + 50)]
         for burst in range(0, len(ids), 10):  # small bursts: the incremental path, then evictions
             for n, task_id in enumerate(ids[burst:burst + 10], start=burst):
@@ -135,12 +142,7 @@ async def test_a_re_add_shows_the_newest_rows_first_and_the_rest_on_scroll_or_wh
     cells that differ."""
     from tui.tasks import MAX_TASKS, SHOW_FIRST
 
-    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
-    source = FakeSource()
-    app = DevstackApp(source)
-    async with app.run_test(size=SIZE) as pilot:
-        feed = app.query_one(TaskFeed)
-        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+    async with tasks_app(monkeypatch) as (app, pilot, feed):
 
         def burst(first: int, count: int) -> list[str]:
             ids = [f"{n:08d}-burst" for n in range(first, first + count)]
@@ -191,12 +193,7 @@ async def test_at_the_top_the_panel_follows_the_newest_task_elsewhere_the_cursor
     """Tasks arriving one at a time, more than the panel shows: with the cursor on the top row the newest task is
     the top row on screen (the cursor stayed on the first task and the view scrolled down with it, newer tasks
     out of sight above); with the cursor moved down to a task, it stays on that task."""
-    monkeypatch.setattr("tui.tasks.SHOW_EVERY", 0)
-    source = FakeSource()
-    app = DevstackApp(source)
-    async with app.run_test(size=SIZE) as pilot:
-        feed = app.query_one(TaskFeed)
-        await wait_until_async(lambda: feed.row_count == 2, 5, "the first tasks")
+    async with tasks_app(monkeypatch) as (app, pilot, feed):
         visible = feed.scrollable_content_region.height - 1  # the header row
         ids = [f"{n:08d}-tick" for n in range(visible * 2)]
         for n, task_id in enumerate(ids):
