@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input
 from devstack.errors import DevstackError
 from devstack.events import LogLine, Notice, State, StateChanged
 
+from .cadence import Cadence
 from .debug_input import LEAVES_PDB, PDB_PROMPT, DebugInput
 from .details import ProcessDetails
 from .header import StackHeader
@@ -38,7 +39,6 @@ from .screens.purge import confirm_purge
 from .screens.rdb import RDB_ENDED, RdbOffer, RdbScreen, parse_rdb
 from .screens.stopping import StoppingScreen
 from .screens.task import TaskScreen
-from .cadence import Cadence
 from .source import Source
 from .tasks import TaskFeed
 from .titles import set_titles

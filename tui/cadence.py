@@ -7,8 +7,8 @@ per thread over 90 s: 0.97% of a core polling every second, 0.73% every 2 s). Ca
 scroll for CALM_AFTER seconds (or the terminal says it lost focus), the queues' counts the same as at the last
 poll, and every service settled (ready, stopped, crashed, failed or blocked: no start, stop, backoff or drain in
 progress). Anything else is lively, and the first sign of it brings the next poll at once; a blurred terminal stays
-calm until it has the focus again (nobody looks at it). Log lines and task
-events are not polled: they show as they come, calm or not."""
+calm until it has the focus again (nobody looks at it). Log lines and task events are not polled: they show as
+they come, calm or not."""
 from __future__ import annotations
 
 import threading
