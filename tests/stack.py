@@ -12,10 +12,19 @@ from pathlib import Path
 import psutil
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one handed out before in this process: once the first socket is closed the
+    kernel may give the same port to the next bind (CI: one demo config got it for both Redis and the API)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def write_demo_config(folder: Path, *, extra: str = "", worker: str = "", api: str = "", redis: str = "",

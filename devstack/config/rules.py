@@ -60,6 +60,12 @@ def _redis_rules(cfg: Config, where: Where) -> None:
 
 
 def _app_rules(cfg: Config, where: Where, beat_given: bool) -> None:
+    if (cfg.api.enabled and cfg.redis.mode != "external" and cfg.redis.topology == "standalone"
+            and cfg.api.port == cfg.redis.port):
+        # Else Redis takes the port first and the API crash-loops on "Address already in use".
+        raise where.error(["api"], "port", f"{cfg.api.port} is also [redis] port, the Redis devstack starts: the API "
+                          f"could not listen on it. Fix: give one of them another port, e.g. [api] port = "
+                          f"{5000 if cfg.redis.port != 5000 else 5001}.")
     if cfg.api.enabled and not cfg.api.app and not cfg.api.command:
         raise where.error(["api"], "app", 'the API is enabled but neither app nor command is set. Fix: add app = "module:app" (the Flask app), or command = "...", or enabled = false.')
     if cfg.worker.enabled and not cfg.worker.app and not cfg.worker.command:

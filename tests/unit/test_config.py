@@ -198,6 +198,8 @@ MALFORMED = [
     ({"api": {"stop_timeout": -1}}, ["[api] stop_timeout", "greater than 0"]),
     ({"project": {"env_file": "missing.env"}}, ["[project] env_file", "missing.env"]),
     ({"redis": {"mode": "external"}}, ["[redis] url"]),
+    ({"redis": {"port": 5000}}, ["[api] port", "5000 is also [redis] port", "[api] port = 5001"]),
+    ({"redis": {"port": 6390}, "api": {"port": 6390}}, ["[api] port", "6390", "[api] port = 5000"]),
     ({"redis": {"url": "http://example.com"}}, ["[redis] url", "redis://"]),
     ({"redis": {"url": "sentinel://h:26379"}}, ["[redis] master_name"]),
     ({"process": {"web": {"depends_on": ["api"]}}}, ["[process.web] command", "missing"]),
