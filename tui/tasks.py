@@ -242,10 +242,8 @@ class TaskFeed(TableScrollsInPlace, DataTable):
         return None if self.cursor_row == 0 and self.scroll_y == 0 else self.selected
 
     def _keep_cursor_on(self, uuid: str | None) -> None:
-        if uuid is None:
-            if self.row_count and self.cursor_row != 0:
-                self.move_cursor(row=0)
-        elif uuid in self.rows:
+        """None (the top row): the cursor stays on row 0, the newest task after the sort or the re-add."""
+        if uuid is not None and uuid in self.rows:
             self.move_cursor(row=self.get_row_index(uuid))
 
     def _show_count(self) -> None:
